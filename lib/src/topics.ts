@@ -1,0 +1,43 @@
+// The Kafka topics of the design (docs: design.md "Topics"): names, keys and broker settings, used by
+// every producer, consumer and the stack script that creates them.
+export const TOPICS = {
+  dns: "stoq.dns.v1",
+  flows: "stoq.flows.v1",
+  certs: "stoq.certs.v1",
+  features: "stoq.features.v1",
+  aggregates: "stoq.aggregates.v1",
+  anomalies: "stoq.anomalies.v1",
+  labels: "stoq.labels.v1",
+  modelUpdates: "stoq.model-updates.v1",
+  dlq: "stoq.dlq.v1",
+} as const;
+
+export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
+
+export interface TopicSpec {
+  readonly name: TopicName;
+  readonly partitions: number;
+  /** Broker-side topic configs (cleanup.policy, retention.ms, ...). */
+  readonly config: Readonly<Record<string, string>>;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+// Event topics are keyed by source or domain and read by several consumer-group members, so they get
+// more partitions than the slow, low-volume topics. The model topic is compacted so the newest model per
+// name is always there for a collector that starts late.
+export const TOPIC_SPECS: readonly TopicSpec[] = [
+  { name: TOPICS.dns, partitions: 6, config: { "retention.ms": String(7 * DAY_MS) } },
+  { name: TOPICS.flows, partitions: 6, config: { "retention.ms": String(7 * DAY_MS) } },
+  { name: TOPICS.certs, partitions: 3, config: { "retention.ms": String(30 * DAY_MS) } },
+  { name: TOPICS.features, partitions: 6, config: { "retention.ms": String(3 * DAY_MS) } },
+  { name: TOPICS.aggregates, partitions: 6, config: { "retention.ms": String(30 * DAY_MS) } },
+  { name: TOPICS.anomalies, partitions: 3, config: { "retention.ms": String(90 * DAY_MS) } },
+  { name: TOPICS.labels, partitions: 3, config: { "retention.ms": String(365 * DAY_MS) } },
+  {
+    name: TOPICS.modelUpdates,
+    partitions: 1,
+    config: { "cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": String(3600 * 1000) },
+  },
+  { name: TOPICS.dlq, partitions: 3, config: { "retention.ms": String(30 * DAY_MS) } },
+];
