@@ -1,0 +1,63 @@
+// The `stoq` command: dispatches a subcommand to its module in cli/, each loaded only when used so
+// `stoq status` does not pay for the services' dependencies.
+import { stdout, stderr } from "node:process";
+
+/** What every cli/<command>.ts exports. */
+export interface Command {
+  readonly usage: string;
+  /** Returns the process exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+interface Entry {
+  readonly summary: string;
+  readonly load: () => Promise<Command>;
+}
+
+// Adding a subcommand is one line here plus its module.
+const COMMANDS: Record<string, Entry> = {
+  up: { summary: "start the embedded stack (Kafka, Redis, Prometheus) and create the topics", load: () => import("./up.js") },
+  down: { summary: "stop the embedded stack started by `stoq up`", load: () => import("./down.js") },
+  status: { summary: "show each stack component's pid, port and health", load: () => import("./status.js") },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`);
+  return [
+    "usage: stoq <command> [options]",
+    "",
+    "STOQ: packets to decisions. Commands:",
+    ...lines,
+    "",
+    "Run `stoq <command> --help` for a command's options.",
+    "Environment: STOQ_KAFKA_PORT (9092), STOQ_REDIS_PORT (6379), STOQ_PROMETHEUS_PORT (9090),",
+    "  STOQ_STATE_DIR (.stoq), STOQ_CONFIG_PATH, STOQ_LOG_LEVEL.",
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    stdout.write(mainHelp() + "\n");
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    stderr.write(`stoq: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}\n`);
+    return 2;
+  }
+  const command = await entry.load();
+  if (rest.includes("--help") || rest.includes("-h")) {
+    stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  stderr.write(`stoq: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,88 @@
+// Prometheus alerting rules rendered from the config's monitoring.alert_thresholds; loaded by the stack's
+// Prometheus and written to deploy/prometheus/rules/ for docker-compose and Kubernetes.
+import { stringify } from "yaml";
+
+/** The three numbers of `monitoring.alert_thresholds` in the seed config. */
+export interface AlertThresholds {
+  /** p99 of stoq_processing_latency_seconds above this many microseconds fires StoqLatencyP99High. */
+  readonly latency_p99_us: number;
+  /** Packet rate falling by more than this percentage against 10 minutes earlier fires StoqThroughputDrop. */
+  readonly throughput_drop_percent: number;
+  /** stoq_false_positive_rate (a 0..1 gauge) above this fires StoqFalsePositiveRateHigh. */
+  readonly false_positive_rate: number;
+}
+
+export const ALERT_METRICS = {
+  latency: "stoq_processing_latency_seconds",
+  packets: "stoq_packets_total",
+  falsePositiveRate: "stoq_false_positive_rate",
+} as const;
+
+/** How long a condition must hold before the alert fires; short blips are not worth a page. */
+const FOR = "5m";
+
+function check(name: keyof AlertThresholds, value: number, ok: boolean, allowed: string): void {
+  if (!Number.isFinite(value) || !ok) {
+    throw new Error(`monitoring.alert_thresholds.${name}=${value} is invalid; allowed: ${allowed}`);
+  }
+}
+
+/** Returns the rules file (YAML) for Prometheus; `promtool check rules` accepts it. */
+export function renderAlertRules(t: AlertThresholds): string {
+  check("latency_p99_us", t.latency_p99_us, t.latency_p99_us > 0, "a number > 0");
+  check("throughput_drop_percent", t.throughput_drop_percent, t.throughput_drop_percent > 0 && t.throughput_drop_percent < 100, "a number in (0, 100)");
+  check("false_positive_rate", t.false_positive_rate, t.false_positive_rate >= 0 && t.false_positive_rate <= 1, "a number in [0, 1]");
+
+  const latencySeconds = t.latency_p99_us / 1e6;
+  const keep = 1 - t.throughput_drop_percent / 100;
+  const rate = `sum by (job) (rate(${ALERT_METRICS.packets}[5m]))`;
+  const rateBefore = `sum by (job) (rate(${ALERT_METRICS.packets}[5m] offset 10m))`;
+  const doc = {
+    groups: [
+      {
+        name: "stoq-alert-thresholds",
+        rules: [
+          {
+            alert: "StoqLatencyP99High",
+            expr: `histogram_quantile(0.99, sum by (job, le) (rate(${ALERT_METRICS.latency}_bucket[5m]))) > ${latencySeconds}`,
+            for: FOR,
+            labels: { severity: "warning" },
+            annotations: {
+              summary: `{{ $labels.job }}: p99 processing latency above ${t.latency_p99_us} us`,
+              description: "p99 is {{ $value | humanizeDuration }} over the last 5 minutes.",
+            },
+          },
+          {
+            alert: "StoqThroughputDrop",
+            // A job that was idle 10 minutes ago cannot have dropped; `> 0` keeps it out.
+            expr: `(${rate}) < ${keep} * (${rateBefore}) and (${rateBefore}) > 0`,
+            for: FOR,
+            labels: { severity: "warning" },
+            annotations: {
+              summary: `{{ $labels.job }}: packet rate down more than ${t.throughput_drop_percent}% against 10 minutes earlier`,
+              description: "Current rate {{ $value | humanize }} packets/s.",
+            },
+          },
+          {
+            alert: "StoqFalsePositiveRateHigh",
+            expr: `max by (job) (${ALERT_METRICS.falsePositiveRate}) > ${t.false_positive_rate}`,
+            for: FOR,
+            labels: { severity: "warning" },
+            annotations: {
+              summary: `{{ $labels.job }}: false-positive rate above ${t.false_positive_rate}`,
+              description: "False-positive rate is {{ $value | humanizePercentage }}.",
+            },
+          },
+        ],
+      },
+    ],
+  };
+  return `# Rendered by lib/src/alert-rules.ts from monitoring.alert_thresholds; do not edit by hand.\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The seed config's values; used until the stack reads them from the validated config. */
+export const SEED_ALERT_THRESHOLDS: AlertThresholds = {
+  latency_p99_us: 100,
+  throughput_drop_percent: 10,
+  false_positive_rate: 0.02,
+};
