@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 export interface AlertThresholds {
   /** p99 of stoq_processing_latency_seconds above this many microseconds fires StoqLatencyP99High. */
   readonly latency_p99_us: number;
-  /** Packet rate falling by more than this percentage against 10 minutes earlier fires StoqThroughputDrop. */
+  /** The 5-minute packet rate this many percent below the previous 30 minutes' fires StoqThroughputDrop. */
   readonly throughput_drop_percent: number;
   /** stoq_false_positive_rate (a 0..1 gauge) above this fires StoqFalsePositiveRateHigh. */
   readonly false_positive_rate: number;
@@ -35,8 +35,10 @@ export function renderAlertRules(t: AlertThresholds): string {
 
   const latencySeconds = t.latency_p99_us / 1e6;
   const keep = 1 - t.throughput_drop_percent / 100;
+  // The baseline is the 30 minutes before the current 5-minute window: long enough that a lasting drop
+  // keeps firing for a while instead of becoming the new normal after one window.
   const rate = `sum by (job) (rate(${ALERT_METRICS.packets}[5m]))`;
-  const rateBefore = `sum by (job) (rate(${ALERT_METRICS.packets}[5m] offset 10m))`;
+  const rateBefore = `sum by (job) (rate(${ALERT_METRICS.packets}[30m] offset 5m))`;
   const doc = {
     groups: [
       {
@@ -54,12 +56,12 @@ export function renderAlertRules(t: AlertThresholds): string {
           },
           {
             alert: "StoqThroughputDrop",
-            // A job that was idle 10 minutes ago cannot have dropped; `> 0` keeps it out.
+            // A job that was idle before cannot have dropped; `> 0` keeps it out.
             expr: `(${rate}) < ${keep} * (${rateBefore}) and (${rateBefore}) > 0`,
             for: FOR,
             labels: { severity: "warning" },
             annotations: {
-              summary: `{{ $labels.job }}: packet rate down more than ${t.throughput_drop_percent}% against 10 minutes earlier`,
+              summary: `{{ $labels.job }}: packet rate down more than ${t.throughput_drop_percent}% against the previous 30 minutes`,
               description: "Current rate {{ $value | humanize }} packets/s.",
             },
           },

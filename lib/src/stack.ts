@@ -1,11 +1,12 @@
 // The embedded dev/test stack (Kafka KRaft from the Maven jars, Redis and Prometheus from Debian) as
 // detached processes on 127.0.0.1 with state under the state dir; used by `stoq up|down|status` and tests.
-import { spawn, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from "@platformatic/kafka";
 import { stringify } from "yaml";
 import { renderAlertRules, type AlertThresholds } from "./alert-rules.js";
@@ -286,7 +287,7 @@ function javaArgs(ep: StackEndpoints, mainClass: string, args: string[]): string
   ];
 }
 
-function startKafka(ep: StackEndpoints): number {
+async function startKafka(ep: StackEndpoints): Promise<number> {
   const { dir } = paths(ep, "kafka");
   const dataDir = path.join(dir, "data");
   const config = path.join(dir, "server.properties");
@@ -296,9 +297,8 @@ function startKafka(ep: StackEndpoints): number {
   if (!fs.existsSync(path.join(dataDir, "meta.properties"))) {
     const clusterId = randomBytes(16).toString("base64url");
     try {
-      execFileSync("java", javaArgs(ep, "kafka.tools.StorageTool", ["format", "-t", clusterId, "-c", config]), {
+      await promisify(execFile)("java", javaArgs(ep, "kafka.tools.StorageTool", ["format", "-t", clusterId, "-c", config]), {
         cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
         encoding: "utf8",
       });
     } catch (e) {
@@ -313,11 +313,11 @@ function startKafka(ep: StackEndpoints): number {
   return launch(ep, "kafka", "java", javaArgs(ep, "kafka.Kafka", [config]));
 }
 
-function startRedis(ep: StackEndpoints): number {
+function startRedis(ep: StackEndpoints): Promise<number> {
   const { dir } = paths(ep, "redis");
   fs.mkdirSync(dir, { recursive: true });
   // Its own config on the command line; the Debian /etc/redis/redis.conf and its service are not used.
-  return launch(ep, "redis", "redis-server", [
+  return Promise.resolve(launch(ep, "redis", "redis-server", [
     "--bind", "127.0.0.1",
     "--port", String(ep.ports.redis),
     "--dir", dir,
@@ -325,7 +325,7 @@ function startRedis(ep: StackEndpoints): number {
     "--logfile", "",
     "--protected-mode", "yes",
     "--appendonly", "no",
-  ]);
+  ]));
 }
 
 /** Writes prometheus.yml and the rules; returns true when either changed on disk. */
@@ -360,19 +360,19 @@ function writePrometheusConfig(ep: StackEndpoints, thresholds: AlertThresholds):
   return changed;
 }
 
-function startPrometheus(ep: StackEndpoints): number {
+function startPrometheus(ep: StackEndpoints): Promise<number> {
   const { dir } = paths(ep, "prometheus");
-  return launch(ep, "prometheus", "prometheus", [
+  return Promise.resolve(launch(ep, "prometheus", "prometheus", [
     `--config.file=${path.join(dir, "prometheus.yml")}`,
     `--storage.tsdb.path=${path.join(dir, "data")}`,
     "--storage.tsdb.retention.time=2d",
     `--web.listen-address=127.0.0.1:${ep.ports.prometheus}`,
     // Lets a later `stoq up` reload changed rules without a restart.
     "--web.enable-lifecycle",
-  ]);
+  ]));
 }
 
-const STARTERS: Record<ComponentName, (ep: StackEndpoints) => number> = {
+const STARTERS: Record<ComponentName, (ep: StackEndpoints) => Promise<number>> = {
   kafka: startKafka,
   redis: startRedis,
   prometheus: startPrometheus,
@@ -454,16 +454,15 @@ export async function stackUp(opts: UpOptions): Promise<UpResult> {
   if (pruned.length > 0) say(`removed ${pruned.length} scrape target(s) left by dead processes`);
   const promConfigChanged = writePrometheusConfig(ep, opts.alertThresholds);
 
-  const started: ComponentName[] = [];
-  const alreadyRunning: ComponentName[] = [];
   const pids = new Map<ComponentName, number>();
   for (const name of COMPONENTS) {
     const pid = ownedPid(ep, name);
-    if (pid !== null) {
-      alreadyRunning.push(name);
-      pids.set(name, pid);
-      continue;
-    }
+    if (pid !== null) pids.set(name, pid);
+  }
+  const alreadyRunning = COMPONENTS.filter((name) => pids.has(name));
+  const started = COMPONENTS.filter((name) => !pids.has(name));
+  // Every port is checked before anything starts, so a conflict leaves no half-started stack behind.
+  for (const name of started) {
     for (const port of portsOf(ep, name)) {
       const holder = portHolder(port);
       if (holder !== null) {
@@ -474,13 +473,14 @@ export async function stackUp(opts: UpOptions): Promise<UpResult> {
         );
       }
     }
-    say(`starting ${name} on 127.0.0.1:${portsOf(ep, name).join("/")} (log ${paths(ep, name).log})`);
-    pids.set(name, STARTERS[name](ep));
-    started.push(name);
   }
-
+  // In parallel: Kafka's first start formats its storage in a JVM of its own, which takes seconds.
   await Promise.all(
     COMPONENTS.map(async (name) => {
+      if (started.includes(name)) {
+        say(`starting ${name} on 127.0.0.1:${portsOf(ep, name).join("/")} (log ${paths(ep, name).log})`);
+        pids.set(name, await STARTERS[name](ep));
+      }
       await waitHealthy(ep, name, pids.get(name) ?? 0, timeoutMs);
       if (started.includes(name)) say(`${name} healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }),

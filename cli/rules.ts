@@ -1,0 +1,20 @@
+// `stoq rules`: prints (or writes) the Prometheus alert rules rendered from the alert thresholds, the
+// same file `stoq up` loads into the stack's Prometheus.
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { renderAlertRules, SEED_ALERT_THRESHOLDS } from "../lib/src/alert-rules.js";
+
+export const usage = `usage: stoq rules [--out FILE]
+
+Renders the alert rules from monitoring.alert_thresholds (latency_p99_us, throughput_drop_percent,
+false_positive_rate). deploy/prometheus/rules/stoq-alerts.yml is this output for the seed thresholds:
+  bin/stoq rules --out deploy/prometheus/rules/stoq-alerts.yml
+  --out FILE  write to FILE instead of standard output`;
+
+export function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { out: { type: "string" } } });
+  const text = renderAlertRules(SEED_ALERT_THRESHOLDS);
+  if (values.out === undefined) process.stdout.write(text);
+  else fs.writeFileSync(values.out, text);
+  return Promise.resolve(0);
+}
