@@ -1,0 +1,419 @@
+// The aggregation of one input partition (a task): records update their pane, closed panes merge into
+// every window containing them, windows are emitted when the watermark passes their end and revised by
+// late records until it passes end + allowed lateness. Pure and synchronous; I/O lives in aggregator.ts.
+import type { DnsEvent, FlowRecord, WindowAggregate, MeasureSummary, DistinctEstimate, TopKEntry } from "../../../lib/src/avro.js";
+import type { Moments } from "../../../lib/src/welford.js";
+import { DIMENSIONS, isTumbling, lastStartAtOrBefore, windowStartsFor, type DimensionName, type WindowSpec } from "./windows.js";
+import { OVERFLOW } from "./key-table.js";
+import { EMIT_DIRTY, type MomentsTable } from "./moments-table.js";
+import { DnsSummary, FlowSummary, measureSummary } from "./summaries.js";
+import { DIM_GLOBAL, DIM_INDEX, DIM_NODE, GLOBAL_KEY, WindowState, type KeyTablesByDim, type Stream } from "./window-state.js";
+
+/** Key of the bucket that holds records whose key did not fit the dimension's bound. */
+export const OTHER_KEY = "(other)";
+const NXDOMAIN = 3;
+
+export interface AggregationSettings {
+  readonly windows: readonly WindowSpec[];
+  readonly paneMs: number;
+  readonly allowedLatenessMs: number;
+  /** Heavy hitters per window and dimension published (Kafka global row, Redis). */
+  readonly topK: number;
+  /** Link capacity for FlowStatistics.bandwidth_utilization; null reports raw bits/s. */
+  readonly linkCapacityBps: number | null;
+}
+
+export interface TopKList {
+  readonly dimension: DimensionName;
+  /** "count" (records) or "bytes". */
+  readonly by: "count" | "bytes";
+  readonly entries: readonly TopKEntry[];
+}
+
+/** Everything one emission of one window of one partition produced. */
+export interface WindowEmission {
+  readonly task: string;
+  readonly spec: WindowSpec;
+  readonly start: number;
+  readonly end: number;
+  readonly revision: number;
+  readonly final: boolean;
+  readonly rows: WindowAggregate[];
+  readonly topK: readonly TopKList[];
+}
+
+export interface DroppedLate {
+  /** Records too late for every window of the spec, per spec name. */
+  readonly bySpec: Map<string, number>;
+}
+
+export class PartitionAggregation {
+  readonly panes = new Map<number, WindowState>();
+  /** Open and retained windows, per spec name, by start. */
+  readonly windows = new Map<string, Map<number, WindowState>>();
+  watermark = -Infinity;
+  /** Records too late for a spec (after end + allowed lateness), since the last emission, per spec. */
+  readonly lateSinceEmit = new Map<string, number>();
+  lateTotal = 0;
+  recordsTotal = 0;
+  private readonly paneDims: readonly DimensionName[];
+  /** Each spec's dimensions that this stream has (DNS has no flow key, flows no domain or name). */
+  private readonly specDims = new Map<string, readonly DimensionName[]>();
+  private readonly keys = new Int32Array(DIMENSIONS.length);
+  private readonly hashes = new Uint32Array(DIMENSIONS.length);
+  private readonly lateTargets: WindowState[] = [];
+
+  constructor(
+    readonly task: string,
+    readonly stream: Stream,
+    readonly settings: AggregationSettings,
+    private readonly keyTables: KeyTablesByDim,
+  ) {
+    const dims = new Set<DimensionName>();
+    for (const w of settings.windows) {
+      for (const d of streamDimensions(stream, w.dimensions)) dims.add(d);
+      this.windows.set(w.name, new Map());
+      this.specDims.set(w.name, streamDimensions(stream, w.dimensions));
+    }
+    this.paneDims = DIMENSIONS.filter((d) => dims.has(d));
+  }
+
+  ingestDns(ev: DnsEvent): void {
+    const t = ev.event_time_us / 1000;
+    const client = ev.is_response ? ev.dst_addr : ev.src_addr;
+    const server = ev.is_response ? ev.src_addr : ev.dst_addr;
+    this.internKey(DIM_NODE, ev.node);
+    this.internKey(DIM_INDEX.registered_domain, ev.registered_domain);
+    this.internKey(DIM_INDEX.qname, ev.qname);
+    this.internKey(DIM_INDEX.source, client);
+    this.internKey(DIM_INDEX.destination, server);
+    const nx = ev.is_response && ev.rcode === NXDOMAIN;
+    const rt = ev.response_time_us;
+    const n = this.targets(t);
+    for (let i = 0; i < n; i++) {
+      const st = this.lateTargets[i];
+      if (st === undefined) continue;
+      for (let d = 0; d < DIMENSIONS.length; d++) {
+        const table = st.tables[d];
+        if (table == null) continue;
+        const slot = st.slot(d, this.keys[d] ?? 0);
+        if (rt === null) table.addCount(slot, nx);
+        else table.addSample(slot, nx, rt, 1);
+        if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(dnsKey(d, ev, client, server));
+        if (d === DIM_GLOBAL || d === DIM_NODE) this.updateDnsSummary(st.summaryFor(d, this.keys[d] ?? 0) as DnsSummary, ev, rt);
+      }
+    }
+    this.recordsTotal++;
+  }
+
+  ingestFlow(f: FlowRecord): void {
+    const t = f.last_seen_us / 1000;
+    const flowKey = f.community_id ?? `${f.protocol} ${f.src_addr}:${f.src_port}>${f.dst_addr}:${f.dst_port}`;
+    this.internKey(DIM_NODE, f.node);
+    this.internKey(DIM_INDEX.source, f.src_addr);
+    this.internKey(DIM_INDEX.destination, f.dst_addr);
+    this.internKey(DIM_INDEX.flow, flowKey);
+    const packets = f.packets_fwd + f.packets_rev;
+    const mean = packets > 0 ? f.size_sum / packets : 0;
+    const m2 = packets > 0 ? Math.max(0, f.size_sumsq - f.size_sum * mean) : 0;
+    const rst = f.end_reason === "rst" || f.rst_count > 0;
+    const n = this.targets(t);
+    for (let i = 0; i < n; i++) {
+      const st = this.lateTargets[i];
+      if (st === undefined) continue;
+      for (let d = 0; d < DIMENSIONS.length; d++) {
+        const table = st.tables[d];
+        if (table == null) continue;
+        const slot = st.slot(d, this.keys[d] ?? 0);
+        // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
+        if (packets > 0) table.addGroup(slot, rst, packets, mean, m2, mean, mean);
+        else table.addCount(slot, rst);
+        if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(d === DIM_INDEX.flow ? flowKey : d === DIM_INDEX.source ? f.src_addr : d === DIM_INDEX.destination ? f.dst_addr : f.node);
+        if (d === DIM_GLOBAL || d === DIM_NODE) this.updateFlowSummary(st.summaryFor(d, this.keys[d] ?? 0) as FlowSummary, f, packets);
+      }
+    }
+    this.recordsTotal++;
+  }
+
+  /**
+   * Fills lateTargets with the states a record at time t updates: its pane while the pane is open, else
+   * (a late record) every retained window containing t; windows already past end + lateness count it
+   * as dropped. Returns how many targets there are.
+   */
+  private targets(t: number): number {
+    const paneStart = lastStartAtOrBefore(t, this.settings.paneMs);
+    if (paneStart + this.settings.paneMs > this.watermark) {
+      let pane = this.panes.get(paneStart);
+      if (pane === undefined) {
+        pane = new WindowState(this.stream, paneStart, paneStart + this.settings.paneMs, this.paneDims, this.keyTables);
+        this.panes.set(paneStart, pane);
+      }
+      this.lateTargets[0] = pane;
+      return 1;
+    }
+    let n = 0;
+    let dropped = true;
+    for (const spec of this.settings.windows) {
+      const open = this.windows.get(spec.name);
+      let specDropped = true;
+      for (const start of windowStartsFor(spec, t)) {
+        if (start + spec.sizeMs + this.settings.allowedLatenessMs <= this.watermark) continue;
+        specDropped = false;
+        let w = open?.get(start);
+        if (w === undefined) {
+          w = new WindowState(this.stream, start, start + spec.sizeMs, this.dimsOf(spec), this.keyTables);
+          open?.set(start, w);
+        }
+        w.emitDirty = true;
+        w.snapshotDirty = true;
+        this.lateTargets[n++] = w;
+      }
+      if (specDropped) this.lateSinceEmit.set(spec.name, (this.lateSinceEmit.get(spec.name) ?? 0) + 1);
+      else dropped = false;
+    }
+    if (dropped) this.lateTotal++;
+    return n;
+  }
+
+  private dimsOf(spec: WindowSpec): readonly DimensionName[] {
+    return this.specDims.get(spec.name) ?? [];
+  }
+
+  private internKey(dim: number, key: string): void {
+    const kt = this.keyTables[dim];
+    if (kt == null) return;
+    this.keys[dim] = kt.intern(key);
+    this.hashes[dim] = kt.lastHash;
+  }
+
+  private updateDnsSummary(s: DnsSummary, ev: DnsEvent, rt: number | null): void {
+    if (ev.is_response) s.responses++;
+    if (rt !== null) s.responseTime.accept(Math.max(rt, 0));
+    if (ev.query_size !== null) addMoment(s.querySize, ev.query_size);
+    if (ev.response_size !== null) addMoment(s.responseSize, ev.response_size);
+    addMoment(s.qnameLength, ev.qname.length);
+    s.domains.addHash(this.hashes[DIM_INDEX.registered_domain] ?? 0);
+    s.qnames.addHash(this.hashes[DIM_INDEX.qname] ?? 0);
+    s.sources.addHash(this.hashes[DIM_INDEX.source] ?? 0);
+    s.destinations.addHash(this.hashes[DIM_INDEX.destination] ?? 0);
+  }
+
+  private updateFlowSummary(s: FlowSummary, f: FlowRecord, packets: number): void {
+    s.bytes += f.bytes_fwd + f.bytes_rev;
+    s.addDuration(Math.max(0, (f.last_seen_us - f.first_seen_us) / 1000));
+    if (packets > 1) s.addInterArrival(packets - 1, f.iat_sum_us, f.iat_sumsq_us2, f.iat_min_us ?? f.iat_sum_us / (packets - 1), f.iat_max_us ?? f.iat_sum_us / (packets - 1));
+    s.flows.addHash(this.hashes[DIM_INDEX.flow] ?? 0);
+    s.sources.addHash(this.hashes[DIM_INDEX.source] ?? 0);
+    s.destinations.addHash(this.hashes[DIM_INDEX.destination] ?? 0);
+  }
+
+  /**
+   * Moves the watermark to `watermark` (never back): closes panes, emits windows that ended and windows
+   * revised by late records, and drops windows past their allowed lateness.
+   */
+  advance(watermark: number, emit: (e: WindowEmission) => void): void {
+    if (watermark > this.watermark) this.watermark = watermark;
+    const wm = this.watermark;
+    const closing = [...this.panes.keys()].filter((s) => s + this.settings.paneMs <= wm).sort((a, b) => a - b);
+    for (const start of closing) {
+      const pane = this.panes.get(start);
+      if (pane === undefined) continue;
+      this.panes.delete(start);
+      this.closePane(pane);
+    }
+    for (const spec of this.settings.windows) {
+      const open = this.windows.get(spec.name);
+      if (open === undefined) continue;
+      const starts = [...open.keys()].sort((a, b) => a - b);
+      for (const start of starts) {
+        const w = open.get(start);
+        if (w === undefined || start + spec.sizeMs > wm) continue;
+        const final = start + spec.sizeMs + this.settings.allowedLatenessMs <= wm;
+        if (w.revision < 0 || w.emitDirty) emit(this.emission(spec, w, final));
+        else if (final) emit(this.emission(spec, w, true, true));
+        if (final) {
+          open.delete(start);
+          w.dispose();
+        }
+      }
+    }
+  }
+
+  private closePane(pane: WindowState): void {
+    let promoted = false;
+    for (const spec of this.settings.windows) {
+      const open = this.windows.get(spec.name);
+      if (open === undefined) continue;
+      for (const start of windowStartsFor(spec, pane.start)) {
+        const existing = open.get(start);
+        // A window exactly one pane long takes the pane itself: no copy.
+        if (existing === undefined && !promoted && isTumbling(spec) && spec.sizeMs === this.settings.paneMs) {
+          pane.restrictTo(this.dimsOf(spec));
+          open.set(start, pane);
+          promoted = true;
+          continue;
+        }
+        let w = existing;
+        if (w === undefined) {
+          w = new WindowState(this.stream, start, start + spec.sizeMs, this.dimsOf(spec), this.keyTables);
+          open.set(start, w);
+        }
+        w.mergeFrom(pane);
+      }
+    }
+    if (!promoted) pane.dispose();
+  }
+
+  /**
+   * The rows of one emission: the first emission of a window carries every key; a revision only the
+   * keys changed since. `finalOnly` re-emits just the global and node rows to mark the window final.
+   */
+  private emission(spec: WindowSpec, w: WindowState, final: boolean, finalOnly = false): WindowEmission {
+    const first = w.revision < 0;
+    w.revision++;
+    const seconds = spec.sizeMs / 1000;
+    const late = this.lateSinceEmit.get(spec.name) ?? 0;
+    this.lateSinceEmit.set(spec.name, 0);
+    const rows: WindowAggregate[] = [];
+    const topK: TopKList[] = [];
+    for (const dimName of this.dimsOf(spec)) {
+      const d = DIM_INDEX[dimName];
+      const table = w.tables[d];
+      if (table == null) continue;
+      const rich = d === DIM_GLOBAL || d === DIM_NODE;
+      if (finalOnly && !rich) continue;
+      const kt = this.keyTables[d];
+      for (let s = 0; s < table.size; s++) {
+        if (!first && !finalOnly && !rich && ((table.marks[s] ?? 0) & EMIT_DIRTY) === 0) continue;
+        const keyId = table.keyOf[s] ?? 0;
+        const key = d === DIM_GLOBAL ? "" : keyId === OVERFLOW ? OTHER_KEY : (kt?.keyOf(keyId) ?? "");
+        rows.push(this.row(spec, w, dimName, key, table, s, seconds, rich ? w.summaryFor(d, keyId) : null, final, d === DIM_GLOBAL ? late : 0));
+      }
+      table.clearMarks(EMIT_DIRTY);
+      if (!rich && !finalOnly && this.settings.topK > 0) topK.push(this.topKList(w, d, dimName));
+    }
+    w.emitDirty = false;
+    const global = rows.find((r) => r.dimension === "global");
+    const primary = topK.find((l) => l.dimension === (this.stream === "dns" ? "registered_domain" : "source"));
+    if (global !== undefined && primary !== undefined) {
+      global.top_k_of = primary.by === "bytes" ? `${primary.dimension}_bytes` : primary.dimension;
+      global.top_k = [...primary.entries];
+    }
+    return { task: this.task, spec, start: w.start, end: w.end, revision: w.revision, final, rows, topK };
+  }
+
+  private topKList(w: WindowState, d: number, dimName: DimensionName): TopKList {
+    const table = w.tables[d] as MomentsTable;
+    const by = this.stream === "flow" ? "bytes" : "count";
+    const kt = this.keyTables[d];
+    const entries: TopKEntry[] = table.topSlots(this.settings.topK, by === "bytes" ? "volume" : "count", OVERFLOW).map((s) => ({
+      key: kt?.keyOf(table.keyOf[s] ?? 0) ?? "",
+      count: Math.round(by === "bytes" ? (table.n[s] ?? 0) * (table.mean[s] ?? 0) : (table.count[s] ?? 0)),
+    }));
+    // Heavy hitters among overflowed keys compete with the tracked ones (counts are upper bounds).
+    const o = w.overflow[d];
+    if (o != null && by === "count") {
+      for (const h of o.top(this.settings.topK)) entries.push({ key: h.key, count: h.count });
+      entries.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1));
+      entries.length = Math.min(entries.length, this.settings.topK);
+    }
+    return { dimension: dimName, by, entries };
+  }
+
+  private row(spec: WindowSpec, w: WindowState, dimension: DimensionName, key: string, t: MomentsTable, s: number, seconds: number, summary: ReturnType<WindowState["summaryFor"]> | null, final: boolean, late: number): WindowAggregate {
+    const count = t.count[s] ?? 0;
+    const flagged = t.flagged[s] ?? 0;
+    const main: Moments = { n: t.n[s] ?? 0, mean: t.mean[s] ?? 0, m2: t.m2[s] ?? 0, min: t.min[s] ?? Infinity, max: t.max[s] ?? -Infinity };
+    const p = count > 0 ? flagged / count : 0;
+    const indicator: MeasureSummary = { name: this.stream === "dns" ? "nxdomain" : "rst", count, mean: p, variance: p * (1 - p), min: flagged === count && count > 0 ? 1 : 0, max: flagged > 0 ? 1 : 0, p50: null, p90: null, p99: null };
+    const measures: MeasureSummary[] = [];
+    const distinct: DistinctEstimate[] = [];
+    let flowStats: WindowAggregate["flow_stats"] = null;
+    if (summary instanceof DnsSummary) {
+      measures.push(measureSummary("response_time_us", main, summary.responseTime), indicator);
+      measures.push(measureSummary("query_size", summary.querySize, null), measureSummary("response_size", summary.responseSize, null), measureSummary("qname_length", summary.qnameLength, null));
+      distinct.push(
+        { name: "registered_domain", estimate: Math.round(summary.domains.estimate()) },
+        { name: "qname", estimate: Math.round(summary.qnames.estimate()) },
+        { name: "source", estimate: Math.round(summary.sources.estimate()) },
+        { name: "destination", estimate: Math.round(summary.destinations.estimate()) },
+      );
+    } else if (summary instanceof FlowSummary) {
+      measures.push(measureSummary("packet_size", main, null), indicator, measureSummary("flow_duration_ms", summary.duration, summary.durationSketch));
+      distinct.push(
+        { name: "flow", estimate: Math.round(summary.flows.estimate()) },
+        { name: "source", estimate: Math.round(summary.sources.estimate()) },
+        { name: "destination", estimate: Math.round(summary.destinations.estimate()) },
+      );
+      flowStats = summary.flowStatistics(main, seconds, this.settings.linkCapacityBps);
+    } else {
+      measures.push(measureSummary(this.stream === "dns" ? "response_time_us" : "packet_size", main, null), indicator);
+    }
+    return {
+      window_start_ms: w.start,
+      window_end_ms: w.end,
+      size_ms: spec.sizeMs,
+      hop_ms: spec.hopMs,
+      kind: isTumbling(spec) ? "tumbling" : "hopping",
+      dimension,
+      key,
+      count,
+      rate_per_s: count / seconds,
+      measures,
+      distinct,
+      top_k_of: null,
+      top_k: [],
+      flow_stats: flowStats,
+      late_count: late,
+      final,
+      aggregator_instance: this.task,
+      revision: w.revision,
+    };
+  }
+
+  /** Drops all state (the partition was revoked); releases its keys. */
+  dispose(): void {
+    for (const p of this.panes.values()) p.dispose();
+    this.panes.clear();
+    for (const open of this.windows.values()) {
+      for (const w of open.values()) w.dispose();
+      open.clear();
+    }
+  }
+
+  get byteSize(): number {
+    let b = 0;
+    for (const p of this.panes.values()) b += p.byteSize;
+    for (const open of this.windows.values()) for (const w of open.values()) b += w.byteSize;
+    return b;
+  }
+}
+
+const STREAM_DIMENSIONS: Readonly<Record<Stream, readonly DimensionName[]>> = {
+  dns: ["global", "node", "registered_domain", "qname", "source", "destination"],
+  flow: ["global", "node", "source", "destination", "flow"],
+};
+
+export function streamDimensions(stream: Stream, dims: readonly DimensionName[]): DimensionName[] {
+  return dims.filter((d) => STREAM_DIMENSIONS[stream].includes(d));
+}
+
+function addMoment(m: Moments, x: number): void {
+  const n = m.n + 1;
+  const delta = x - m.mean;
+  m.mean += delta / n;
+  m.m2 += delta * (x - m.mean);
+  m.n = n;
+  if (x < m.min) m.min = x;
+  if (x > m.max) m.max = x;
+}
+
+function dnsKey(d: number, ev: DnsEvent, client: string, server: string): string {
+  if (d === DIM_INDEX.registered_domain) return ev.registered_domain;
+  if (d === DIM_INDEX.qname) return ev.qname;
+  if (d === DIM_INDEX.source) return client;
+  if (d === DIM_INDEX.destination) return server;
+  return ev.node;
+}
+
+export { GLOBAL_KEY };

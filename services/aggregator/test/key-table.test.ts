@@ -1,0 +1,81 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { KeyTable, OVERFLOW } from "../src/key-table.js";
+
+test("interning gives stable dense ids and returns the strings, Latin-1 and wide alike", () => {
+  const t = new KeyTable(100);
+  const keys = ["example.com", "a.example.com", "", "\u4e2d\u6587.cn", "caf\u00e9.fr", "xn--bcher-kva.de"];
+  const ids = keys.map((k) => t.intern(k));
+  assert.deepEqual(ids, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(keys.map((k) => t.intern(k)), ids);
+  assert.deepEqual(ids.map((id) => t.keyOf(id)), keys);
+  assert.equal(t.find("missing"), -1);
+  assert.equal(t.find("\u4e2d\u6587.cn"), 3);
+  assert.equal(t.size, keys.length);
+});
+
+test("a full table returns OVERFLOW for new keys but still finds old ones", () => {
+  const t = new KeyTable(3);
+  for (const k of ["a", "b", "c"]) assert.notEqual(t.intern(k), OVERFLOW);
+  assert.equal(t.intern("d"), OVERFLOW);
+  assert.equal(t.intern("b"), 1);
+});
+
+test("released keys free their ids; the index stays consistent under heavy churn", () => {
+  const t = new KeyTable(5000);
+  const live = new Map<string, number>();
+  let seed = 42;
+  const rnd = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  for (let step = 0; step < 60_000; step++) {
+    const k = `key-${Math.floor(rnd() * 8000)}.example`;
+    const id = live.get(k);
+    if (id === undefined) {
+      const nid = t.intern(k);
+      if (nid === OVERFLOW) {
+        assert.equal(t.size, 5000);
+        continue;
+      }
+      t.retain(nid);
+      live.set(k, nid);
+    } else if (rnd() < 0.5) {
+      t.release(id);
+      live.delete(k);
+      assert.equal(t.find(k), -1);
+    } else {
+      assert.equal(t.intern(k), id);
+    }
+  }
+  assert.equal(t.size, live.size);
+  for (const [k, id] of live) {
+    assert.equal(t.find(k), id);
+    assert.equal(t.keyOf(id), k);
+  }
+});
+
+test("a key retained twice survives one release", () => {
+  const t = new KeyTable(10);
+  const id = t.intern("x.org");
+  t.retain(id);
+  t.retain(id);
+  t.release(id);
+  assert.equal(t.find("x.org"), id);
+  t.release(id);
+  assert.equal(t.find("x.org"), -1);
+  assert.equal(t.size, 0);
+});
+
+test("the arena is compacted after many releases without losing keys", () => {
+  const t = new KeyTable(2000);
+  for (let round = 0; round < 20; round++) {
+    const ids = [];
+    for (let i = 0; i < 1500; i++) {
+      const id = t.intern(`r${round}-k${i}.some-long-domain-name.example`);
+      t.retain(id);
+      ids.push(id);
+    }
+    for (let i = 0; i < 1500; i += 1) if (i % 10 !== 0 || round < 19) t.release(ids[i] ?? -1);
+  }
+  assert.equal(t.size, 150);
+  for (let i = 0; i < 1500; i += 10) assert.notEqual(t.find(`r19-k${i}.some-long-domain-name.example`), -1);
+  assert.ok(t.byteSize < 1_000_000, `table holds ${t.byteSize} bytes`);
+});

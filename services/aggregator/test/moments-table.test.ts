@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { EMIT_DIRTY, MomentsTable } from "../src/moments-table.js";
+
+test("slots are found again after growth and keep their statistics", () => {
+  const t = new MomentsTable(4);
+  for (let k = 0; k < 10_000; k++) t.addSample(t.slotFor(k * 7), false, k, 1);
+  assert.equal(t.size, 10_000);
+  for (let k = 0; k < 10_000; k += 997) {
+    const s = t.slotOf(k * 7);
+    assert.equal(t.mean[s], k);
+    assert.equal(t.count[s], 1);
+  }
+  assert.equal(t.slotOf(3), -1);
+  assert.equal(t.slotFor(-1), 10_000, "the overflow key has a slot like any other");
+});
+
+test("merging slots equals adding the samples to one slot", () => {
+  const a = new MomentsTable();
+  const b = new MomentsTable();
+  const whole = new MomentsTable();
+  const xs = [3, 9, 27, 81, 5, 25];
+  xs.forEach((x, i) => {
+    (i < 2 ? a : b).addSample((i < 2 ? a : b).slotFor(1), x === 81, x, 2);
+    whole.addSample(whole.slotFor(1), x === 81, x, 2);
+  });
+  a.mergeSlot(a.slotFor(1), b, b.slotOf(1));
+  for (const f of ["count", "flagged", "n", "min", "max"] as const) assert.equal(a[f][0], whole[f][0], f);
+  assert.ok(Math.abs((a.mean[0] ?? 0) - (whole.mean[0] ?? 0)) < 1e-12);
+  assert.ok(Math.abs((a.m2[0] ?? 0) - (whole.m2[0] ?? 0)) < 1e-9);
+});
+
+test("top slots are the k largest, by count or by volume, skipping the overflow key", () => {
+  const t = new MomentsTable();
+  const counts = [5, 1, 9, 3, 9, 7];
+  counts.forEach((c, k) => {
+    for (let i = 0; i < c; i++) t.addSample(t.slotFor(k), false, 100 - k * 10, 1);
+  });
+  for (let i = 0; i < 50; i++) t.addCount(t.slotFor(-1), false);
+  assert.deepEqual(t.topSlots(3, "count", -1).map((s) => t.keyOf[s]), [2, 4, 5]);
+  // volume = n x mean: 5x100, 1x90, 9x80, 3x70, 9x60, 7x50
+  assert.deepEqual(t.topSlots(2, "volume", -1).map((s) => t.keyOf[s]), [2, 4]);
+  assert.deepEqual(t.topSlots(0, "count", -1), []);
+});
+
+test("marks are set by updates and cleared per kind", () => {
+  const t = new MomentsTable();
+  t.addCount(t.slotFor(5), false);
+  assert.equal((t.marks[0] ?? 0) & EMIT_DIRTY, EMIT_DIRTY);
+  t.clearMarks(EMIT_DIRTY);
+  assert.equal((t.marks[0] ?? 0) & EMIT_DIRTY, 0);
+  assert.notEqual(t.marks[0], 0, "the snapshot mark is kept");
+});
