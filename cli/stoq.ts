@@ -19,6 +19,7 @@ const COMMANDS: Record<string, Entry> = {
   up: { summary: "start the embedded stack (Kafka, Redis, Prometheus) and create the topics", load: () => import("./up.js") },
   down: { summary: "stop the embedded stack started by `stoq up`", load: () => import("./down.js") },
   status: { summary: "show each stack component's pid, port and health", load: () => import("./status.js") },
+  topics: { summary: "create or update the STOQ topics on a running broker", load: () => import("./topics.js") },
   rules: { summary: "print the Prometheus alert rules rendered from the alert thresholds", load: () => import("./rules.js") },
 };
 

@@ -8,9 +8,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from "@platformatic/kafka";
-import { stringify } from "yaml";
 import { renderAlertRules, type AlertThresholds } from "./alert-rules.js";
 import { StoqError } from "./errors.js";
+import { renderPrometheusConfig } from "./prometheus-config.js";
 import { pruneStaleScrapeTargets, scrapeTargetsDir } from "./scrape-targets.js";
 import { REPO_ROOT, stackEndpoints, type StackEndpoints } from "./stack-endpoints.js";
 import { TOPIC_SPECS, type TopicSpec } from "./topics.js";
@@ -25,7 +25,6 @@ export const KAFKA_LIBS_DIR = path.join(REPO_ROOT, ".stoq", "kafka", "libs");
 const LOG4J_CONFIG = path.join(REPO_ROOT, "deploy", "stack", "log4j2.properties");
 /** Modest heap: the broker shares 2 cores and memory with everything else on a dev machine. */
 const KAFKA_HEAP = ["-Xms256m", "-Xmx768m"];
-const SCRAPE_INTERVAL = "5s";
 
 export interface ComponentStatus {
   readonly name: ComponentName;
@@ -333,20 +332,11 @@ function writePrometheusConfig(ep: StackEndpoints, thresholds: AlertThresholds):
   const { dir } = paths(ep, "prometheus");
   fs.mkdirSync(path.join(dir, "rules"), { recursive: true });
   fs.mkdirSync(scrapeTargetsDir(ep.stateDir), { recursive: true });
-  const config = {
-    global: { scrape_interval: SCRAPE_INTERVAL, evaluation_interval: SCRAPE_INTERVAL },
-    rule_files: [path.join(dir, "rules", "*.yml")],
-    scrape_configs: [
-      {
-        // Each running service drops a file here (lib/src/scrape-targets.ts); its labels set job/instance.
-        job_name: "stoq",
-        file_sd_configs: [{ files: [path.join(scrapeTargetsDir(ep.stateDir), "*.json")] }],
-      },
-      { job_name: "prometheus", static_configs: [{ targets: [`127.0.0.1:${ep.ports.prometheus}`] }] },
-    ],
-  };
   const files: [string, string][] = [
-    [path.join(dir, "prometheus.yml"), `# Written by lib/src/stack.ts at \`stoq up\`.\n${stringify(config)}`],
+    [
+      path.join(dir, "prometheus.yml"),
+      renderPrometheusConfig({ targetsDir: scrapeTargetsDir(ep.stateDir), rulesDir: path.join(dir, "rules"), selfPort: ep.ports.prometheus }),
+    ],
     [path.join(dir, "rules", "stoq-alerts.yml"), renderAlertRules(thresholds)],
   ];
   let changed = false;

@@ -15,6 +15,7 @@ import { Redis } from "ioredis";
 import { stringify } from "yaml";
 import { renderAlertRules, SEED_ALERT_THRESHOLDS, type AlertThresholds } from "../src/alert-rules.js";
 import { isStoqError } from "../src/errors.js";
+import { renderPrometheusConfig } from "../src/prometheus-config.js";
 import { registerScrapeTarget } from "../src/scrape-targets.js";
 import { stackDown, stackEndpoints, stackStatus, stackUp, type StackEndpoints } from "../src/stack.js";
 import { TOPIC_SPECS, TOPICS } from "../src/topics.js";
@@ -267,6 +268,16 @@ describe("alert rules rendered from monitoring.alert_thresholds", () => {
   test("deploy/prometheus/rules holds the rules rendered from the seed thresholds", () => {
     const committed = fs.readFileSync(path.join(REPO_ROOT, "deploy/prometheus/rules/stoq-alerts.yml"), "utf8");
     assert.equal(committed, renderAlertRules(SEED_ALERT_THRESHOLDS), "re-render: bin/stoq rules --out deploy/prometheus/rules/stoq-alerts.yml");
+  });
+});
+
+describe("docker-compose's Prometheus config", () => {
+  test("deploy/prometheus/prometheus.yml is the stack's config for the container's paths, and promtool accepts it", async () => {
+    const file = path.join(REPO_ROOT, "deploy/prometheus/prometheus.yml");
+    const rendered = renderPrometheusConfig({ targetsDir: "/etc/prometheus/targets", rulesDir: "/etc/prometheus/rules", selfPort: 9090 });
+    assert.equal(fs.readFileSync(file, "utf8"), rendered);
+    const { stdout } = await run("promtool", ["check", "config", "--syntax-only", file]);
+    assert.match(stdout, /SUCCESS/);
   });
 });
 
