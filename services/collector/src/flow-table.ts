@@ -20,6 +20,9 @@ export interface DirectionStats {
   zeroWindow: number;
   /** Highest TCP sequence end seen with payload, for the retransmission estimate. */
   seqEnd: number | null;
+  /** Sequence number just past this direction's FIN (the value the peer's ACK must reach). */
+  finAckNeeded: number | null;
+  finAcked: boolean;
 }
 
 export interface Flow {
@@ -49,7 +52,7 @@ export interface Flow {
   rttUs: number | null;
   synUs: number | null;
   synAckSeen: boolean;
-  /** Set once FIN was seen both ways or a RST: the flow lingers for late ACKs, then ends with this reason. */
+  /** Set once both FINs were acknowledged or a RST was seen: the flow lingers for late ACKs, then ends with this reason. */
   closing: "fin" | "rst" | null;
   /** Monotonic id within this table, for joining application state to the flow. */
   readonly id: number;
@@ -78,7 +81,19 @@ export const DEFAULT_FLOW_OPTIONS: FlowTableOptions = {
 };
 
 function newDirection(): DirectionStats {
-  return { packets: 0, ipBytes: 0, frameBytes: 0, payloadBytes: 0, sizeSumSq: 0, tcpFlags: 0, retransmissions: 0, zeroWindow: 0, seqEnd: null };
+  return {
+    packets: 0,
+    ipBytes: 0,
+    frameBytes: 0,
+    payloadBytes: 0,
+    sizeSumSq: 0,
+    tcpFlags: 0,
+    retransmissions: 0,
+    zeroWindow: 0,
+    seqEnd: null,
+    finAckNeeded: null,
+    finAcked: false,
+  };
 }
 
 /** Which way a packet went within its flow. */
@@ -201,8 +216,12 @@ export class FlowTable {
         else if (!forward && (flags & synAck) === synAck) flow.synAckSeen = true;
         else if (forward && flow.synUs !== null && flow.synAckSeen && flags & TCP_FLAG.ACK) flow.rttUs = p.tsUs - flow.synUs;
       }
+      if (flags & TCP_FLAG.FIN) d.finAckNeeded ??= (tcp.seq + p.payloadLen + 1) >>> 0;
+      const other = forward ? flow.rev : flow.fwd;
+      if (flags & TCP_FLAG.ACK && other.finAckNeeded !== null && ((tcp.ack - other.finAckNeeded) | 0) >= 0) other.finAcked = true;
+      // Closed when both FINs are acknowledged (a FIN still being retransmitted keeps the connection open).
       if (flags & TCP_FLAG.RST) flow.closing = "rst";
-      else if (flow.closing === null && flow.fwd.tcpFlags & TCP_FLAG.FIN && flow.rev.tcpFlags & TCP_FLAG.FIN) flow.closing = "fin";
+      else if (flow.closing === null && flow.fwd.finAcked && flow.rev.finAcked) flow.closing = "fin";
     }
     return { flow, forward, created };
   }
