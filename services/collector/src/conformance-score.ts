@@ -1,7 +1,7 @@
 // Shared pieces of the conformance check: what one capture produced through the collector's parsers (the
 // records we emit plus the parsed detail they came from) and the tally of compared and matched fields.
 import { CaptureDecoder, readCapture } from "./pcap.js";
-import { Observer, type CertSeen, type DnsObservation, type TlsSession } from "./observer.js";
+import { Observer, type CertSeen, type DnsObservation, type ObserverOptions, type TlsSession } from "./observer.js";
 import { certObservation, dnsEvent, flowRecord } from "./records.js";
 import type { CertObservation, DnsEvent, FlowRecord } from "../../../lib/src/avro.js";
 import type { FlowExport } from "./flow-table.js";
@@ -20,7 +20,7 @@ export interface CaseOutput {
 const NODE = "conformance";
 
 /** Runs a capture through the same parsers the collector uses and keeps every record it would publish. */
-export async function runCapture(path: string): Promise<CaseOutput> {
+export async function runCapture(path: string, opts: ObserverOptions = {}): Promise<CaseOutput> {
   const out: CaseOutput = {
     packets: 0,
     dns: [],
@@ -35,7 +35,7 @@ export async function runCapture(path: string): Promise<CaseOutput> {
     else if (o.kind === "flow") out.flows.push({ flow: o.flow, rec: flowRecord(o.flow, NODE).value });
     else if (o.kind === "cert") out.certs.push({ obs: o, rec: certObservation(o, NODE).value });
     else out.tls.push(o);
-  });
+  }, opts);
   (out as { observer: Observer }).observer = observer;
   const decoder = new CaptureDecoder();
   let n = 0;

@@ -76,7 +76,24 @@ function comparerFor(suite: string, file: string): Comparer | null {
   return null;
 }
 
-export async function runConformance(peerDir: string, filter: { suite?: string; case?: string } = {}): Promise<SuiteResult[]> {
+export interface ConformanceOptions {
+  readonly suite?: string;
+  readonly case?: string;
+  /** Flow timeouts used for the run (the peers report whole sessions, so the defaults do not slice them). */
+  readonly idleTimeoutUs?: number;
+  readonly activeTimeoutUs?: number;
+}
+
+// network_flow_modeling.flow_timeout's default; the active timeout is the config's maximum because every peer
+// reports a connection as one session however long it lasts.
+export const CONFORMANCE_IDLE_TIMEOUT_US = 300_000_000;
+export const CONFORMANCE_ACTIVE_TIMEOUT_US = 86_400_000_000;
+
+export async function runConformance(peerDir: string, filter: ConformanceOptions = {}): Promise<SuiteResult[]> {
+  const observerOpts = {
+    idleTimeoutUs: filter.idleTimeoutUs ?? CONFORMANCE_IDLE_TIMEOUT_US,
+    activeTimeoutUs: filter.activeTimeoutUs ?? CONFORMANCE_ACTIVE_TIMEOUT_US,
+  };
   const results = new Map<string, SuiteResult & { tally: Tally }>();
   for (const c of listCases(peerDir)) {
     if (filter.suite && c.suite !== filter.suite) continue;
@@ -88,7 +105,7 @@ export async function runConformance(peerDir: string, filter: { suite?: string; 
     }
     r.cases++;
     try {
-      const out = await runCapture(c.capture);
+      const out = await runCapture(c.capture, observerOpts);
       r.exceptions += out.observer.stats.internalErrors;
       const byComparer = new Map<Comparer, string[]>();
       for (const f of c.expected) {
@@ -121,12 +138,15 @@ async function main(): Promise<void> {
       suite: { type: "string" },
       case: { type: "string" },
       "max-mismatches": { type: "string", default: "5" },
+      "idle-timeout": { type: "string", default: String(CONFORMANCE_IDLE_TIMEOUT_US / 1e6) },
+      "active-timeout": { type: "string", default: String(CONFORMANCE_ACTIVE_TIMEOUT_US / 1e6) },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help || !values["peer-dir"]) {
     process.stdout.write(
       "usage: npm run conformance -- --peer-dir <dir> [--json] [--suite <suite>] [--case <case>] [--max-mismatches N]\n" +
+        "       [--idle-timeout seconds] [--active-timeout seconds]\n" +
         "Runs each capture under <dir>/<suite>/<case>/ through the collector's parsers and compares the fields we emit\n" +
         "with the expected output of Zeek, Suricata, Arkime, tcpdump and nDPI. One line per suite, then a summary.\n",
     );
@@ -134,7 +154,14 @@ async function main(): Promise<void> {
     return;
   }
   const max = Number(values["max-mismatches"]);
-  const results = await runConformance(values["peer-dir"], { suite: values.suite, case: values.case });
+  const idle = Number(values["idle-timeout"]);
+  const active = Number(values["active-timeout"]);
+  if (!(idle > 0) || !(active > 0)) {
+    process.stderr.write("--idle-timeout and --active-timeout take a positive number of seconds\n");
+    process.exitCode = 2;
+    return;
+  }
+  const results = await runConformance(values["peer-dir"], { suite: values.suite, case: values.case, idleTimeoutUs: idle * 1e6, activeTimeoutUs: active * 1e6 });
   let compared = 0;
   let matched = 0;
   let cases = 0;

@@ -21,7 +21,8 @@ export function registeredDomain(qname: string): string {
 export function dnsEvent(o: DnsObservation, node: string): Keyed<DnsEvent> {
   const m = o.message;
   const q = m.questions[0];
-  const qname = (q?.name ?? "").toLowerCase();
+  // A response without a question (mDNS announcements) is named by its first answer, as Zeek does.
+  const qname = (q?.name ?? m.answers[0]?.name ?? "").toLowerCase();
   const registered = registeredDomain(qname);
   const value: DnsEvent = {
     event_time_us: o.tsUs,
