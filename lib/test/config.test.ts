@@ -361,3 +361,30 @@ test("secrets never appear when the config is printed, serialised or logged", ()
     assert.ok(new Secret("x", "test") instanceof Secret);
   });
 });
+
+test("docs/config.md documents every key", () => {
+  const docs = readFileSync(join(DEFAULT_CONFIG_PATH, "../../docs/config.md"), "utf8");
+  withDir((dir) => {
+    writeFileSync(join(dir, "f"), "x");
+    const c = parseConfig(
+      doc({
+        infrastructure: {
+          kafka: { sasl: { mechanism: "PLAIN", username: "u", password_file: "f" }, tls: { ca_file: "f", cert_file: "f", key_file: "f" } },
+        },
+      }),
+      { env: NO_ENV, baseDir: dir },
+    );
+    const paths: string[] = [];
+    const walk = (v: unknown, p: string): void => {
+      if (v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Secret)) {
+        for (const [k, x] of Object.entries(v)) if (k !== "password") walk(x, p === "" ? k : `${p}.${k}`);
+      } else {
+        paths.push(p);
+      }
+    };
+    walk(c, "");
+    assert.ok(paths.length >= 65, `only ${paths.length} keys found`);
+    const undocumented = paths.filter((p) => !docs.includes(`| \`${p}\` |`));
+    assert.deepEqual(undocumented, []);
+  });
+});
