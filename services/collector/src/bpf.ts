@@ -22,8 +22,8 @@
 //             producers that submit with BPF_RB_NO_WAKEUP) and calls onBatch on the JS thread with the
 //             events in ring order, as Buffer[] or, with { packed: true }, as one buffer + offsets
 //             (PackedEvents, no per-event allocation); close() drains what is left, joins the thread and
-//             resolves. A batch never waits for JS beyond 32 queued batches: then the kernel ring fills
-//             and the program's failed reservations count what is lost.
+//             resolves. At most 32 batches wait for JS; past that the thread blocks, the kernel ring
+//             fills, and the program's failed reservations count what is lost.
 // openPinnedMap(path), libbpfVersion(), drainRingBufferInC (the benchmark's reference).
 //
 // Pins must be made from the root mount namespace: inside `ip netns exec`, /sys/fs/bpf is not mounted.

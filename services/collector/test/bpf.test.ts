@@ -342,6 +342,26 @@ test("ring buffer: 50,000 events reach JS in order, none lost, across many batch
   await rb.close();
 });
 
+test("ring buffer, packed: one buffer and offsets per batch, events 8-byte aligned and in order", async (t) => {
+  const obj = openProbe();
+  t.after(() => obj.close());
+  const seqs: bigint[] = [];
+  const rb = new RingBufferConsumer(obj.map("events"), ({ data, offsets, count }) => {
+    assert.equal(offsets.length, 2 * count);
+    for (let i = 0; i < count; i++) {
+      const start = offsets[2 * i] ?? -1;
+      assert.equal(start % 8, 0);
+      assert.equal((offsets[2 * i + 1] ?? 0) - start, EV.size);
+      seqs.push(data.readBigUInt64LE(start + EV.seq));
+    }
+  }, { packed: true, maxBatch: 100 });
+  obj.program("probe_xdp").testRun({ data: udpPacket("198.18.0.2", "198.18.0.1"), repeat: 1000 });
+  await rb.close();
+  assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => BigInt(i)));
+  assert.equal(rb.stats().events, 1000);
+  assert.ok(rb.stats().batches >= 10, "maxBatch bounds a batch");
+});
+
 test("ring buffer: events submitted without wakeup arrive through the consume timer", async (t) => {
   const obj = openProbe({ wake_bytes: 1 << 30 });
   t.after(() => obj.close());

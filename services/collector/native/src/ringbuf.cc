@@ -299,7 +299,7 @@ class DrainWorker : public Napi::AsyncWorker {
     auto t0 = std::chrono::steady_clock::now();
     auto deadline = t0 + std::chrono::milliseconds(timeout_ms_);
     while (events_ < target_ && std::chrono::steady_clock::now() < deadline) {
-      ring_buffer__poll(rb, 1);
+      ring_buffer__poll(rb, 5);
       ring_buffer__consume(rb);
     }
     elapsed_ns_ = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
