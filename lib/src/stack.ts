@@ -269,7 +269,8 @@ function kafkaProperties(ep: StackEndpoints, dataDir: string): string {
 }
 
 function javaArgs(ep: StackEndpoints, mainClass: string, args: string[]): string[] {
-  if (!fs.existsSync(path.join(KAFKA_LIBS_DIR, "kafka_2.13-4.3.1.jar"))) {
+  const jars = fs.existsSync(KAFKA_LIBS_DIR) ? fs.readdirSync(KAFKA_LIBS_DIR) : [];
+  if (!jars.some((j) => j.startsWith("kafka_2.13-"))) {
     throw new StoqError("STACK_START_FAILED", `kafka: jars missing in ${KAFKA_LIBS_DIR}; run scripts/setup.sh`);
   }
   return [
