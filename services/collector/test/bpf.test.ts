@@ -11,6 +11,7 @@ import { BpfError, BpfObject, RingBufferConsumer, openPinnedMap, type BpfMap } f
 const FIXTURES = fileURLToPath(new URL("fixtures/bpf/build/", import.meta.url));
 const PROBE = `${FIXTURES}addon_probe.bpf.o`;
 const REJECT = `${FIXTURES}addon_reject.bpf.o`;
+const PINNED = `${FIXTURES}addon_pinned.bpf.o`;
 const BPF_SRC = fileURLToPath(new URL("../src/bpf.ts", import.meta.url));
 const { EACCES, EEXIST, ENOENT, ENODEV, E2BIG, EINVAL, ERANGE, EPERM, EBUSY } = constants.errno;
 
@@ -260,6 +261,25 @@ test("pin and unpin a map and a program under /sys/fs/bpf, reopen the pinned map
   obj.program("probe_xdp").unpin(`${dir}/probe_xdp`);
   expectBpfError(() => openPinnedMap(`${dir}/hits`), ENOENT, (e) => assert.match(e.hint, /pinned/));
   assert.equal(hits.lookup(u32(77))?.length, 16, "the map outlives its pin while the object holds it");
+});
+
+test("pinRoot: a map pinned by name is reused by the next load under the same root", (t) => {
+  const root = `/sys/fs/bpf/stoq-test-${process.pid}-root`;
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  execFileSync("mkdir", ["-p", root]);
+  const first = BpfObject.open(PINNED, { pinRoot: root });
+  first.load();
+  first.program("pinned_xdp").testRun({ data: udpPacket("198.18.0.2", "198.18.0.1"), repeat: 3 });
+  first.close();
+  const second = BpfObject.open(PINNED, { pinRoot: root });
+  t.after(() => second.close());
+  second.load();
+  second.program("pinned_xdp").testRun({ data: udpPacket("198.18.0.2", "198.18.0.1"), repeat: 2 });
+  assert.equal(second.map("kept").lookup(u32(0))?.readBigUInt64LE(0), 5n);
+  const reopened = openPinnedMap(`${root}/kept`);
+  assert.equal(reopened.lookup(u32(0))?.readBigUInt64LE(0), 5n);
+  reopened.close();
+  expectBpfError(() => reopened.lookup(u32(0)), constants.errno.EBADF);
 });
 
 test("BTF: struct layouts as the compiler laid them out", (t) => {

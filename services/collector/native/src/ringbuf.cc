@@ -207,7 +207,13 @@ void FinalizeConsumer(Napi::Env env, std::shared_ptr<ConsumerCore>* holder, Cons
   c->Wake();
   if (c->thread.joinable()) c->thread.join();
   c->finished = true;
-  if (c->close_deferred && env != nullptr) c->close_deferred->Resolve(env.Undefined());
+  if (c->close_deferred && env != nullptr) {
+    try {
+      c->close_deferred->Resolve(env.Undefined());
+    } catch (const Napi::Error&) {
+      // The environment is being torn down: nobody is left to await the promise.
+    }
+  }
   c->close_deferred.reset();
   delete holder;
 }
