@@ -23,7 +23,8 @@
 //             events in ring order, as Buffer[] or, with { packed: true }, as one buffer + offsets
 //             (PackedEvents, no per-event allocation); close() drains what is left, joins the thread and
 //             resolves. At most 32 batches wait for JS; past that the thread blocks, the kernel ring
-//             fills, and the program's failed reservations count what is lost.
+//             fills, and the program's failed reservations count what is lost. An open consumer keeps
+//             the process alive, as a listening socket does.
 // openPinnedMap(path), libbpfVersion(), drainRingBufferInC (the benchmark's reference).
 //
 // Pins must be made from the root mount namespace: inside `ip netns exec`, /sys/fs/bpf is not mounted.

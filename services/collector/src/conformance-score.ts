@@ -15,6 +15,8 @@ export interface CaseOutput {
   readonly observer: Observer;
   /** 1-based packet number -> parse faults counted while that packet was handled. */
   readonly faultsByPacket: Map<number, string[]>;
+  /** 1-based packet number -> DNS messages it carried (or completed, over TCP). */
+  readonly dnsByPacket: Map<number, DnsObservation[]>;
 }
 
 const NODE = "conformance";
@@ -29,16 +31,20 @@ export async function runCapture(path: string, opts: ObserverOptions = {}): Prom
     tls: [],
     observer: undefined as unknown as Observer,
     faultsByPacket: new Map(),
+    dnsByPacket: new Map(),
   };
+  let n = 0;
   const observer = new Observer((o) => {
-    if (o.kind === "dns") out.dns.push({ obs: o, rec: dnsEvent(o, NODE).value });
+    if (o.kind === "dns") {
+      out.dns.push({ obs: o, rec: dnsEvent(o, NODE).value });
+      out.dnsByPacket.set(n, [...(out.dnsByPacket.get(n) ?? []), o]);
+    }
     else if (o.kind === "flow") out.flows.push({ flow: o.flow, rec: flowRecord(o.flow, NODE).value });
     else if (o.kind === "cert") out.certs.push({ obs: o, rec: certObservation(o, NODE).value });
     else out.tls.push(o);
   }, opts);
   (out as { observer: Observer }).observer = observer;
   const decoder = new CaptureDecoder();
-  let n = 0;
   for await (const p of readCapture(path, decoder)) {
     n++;
     const before = faultCount(observer);

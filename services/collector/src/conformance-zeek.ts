@@ -206,7 +206,7 @@ function compareConn(log: ZeekLog, out: CaseOutput, t: Tally): void {
     if (!l) flows.set(k, (l = []));
     l.push(f);
   }
-  if (log.rows.some((r) => (r["id.ctx.vlan"] ?? "-") !== "-" || (r["id.ctx.inner_vlan"] ?? "-") !== "-")) {
+  if (log.rows.some((r) => r["id.orig_h"] !== undefined && ((r["id.ctx.vlan"] ?? "-") !== "-" || (r["id.ctx.inner_vlan"] ?? "-") !== "-"))) {
     t.knownDifference("connection", "Zeek ran with a VLAN-aware connection key; our flow key is the 5-tuple, as in the kernel path");
     return;
   }

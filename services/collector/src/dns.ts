@@ -230,7 +230,7 @@ export interface DnsMessage {
   readonly authorities: DnsRecord[];
   readonly additionals: DnsRecord[];
   readonly edns: Edns | null;
-  /** Set when parsing stopped early: what follows the fault is not in the sections. */
+  /** The first fault: parsing stopped there, except for an over-long name, which is kept and read past. */
   readonly error: DnsErrorKind | null;
   readonly size: number;
 }
@@ -266,7 +266,7 @@ function labelText(b: Buffer, start: number, len: number): string {
  * after it in the original position. A pointer must point before the start of the segment that holds it,
  * so each hop goes strictly backwards and no pointer chain can loop.
  */
-function readName(b: Buffer, off: number, limit: number = b.length): { name: string; end: number } {
+function readName(b: Buffer, off: number, limit: number = b.length, soft?: SoftFaults): { name: string; end: number } {
   let pos = off;
   let segStart = off;
   let end = -1;
@@ -296,7 +296,12 @@ function readName(b: Buffer, off: number, limit: number = b.length): { name: str
     if (top !== 0) throw new DnsFault("name_bad_label");
     if (pos + 1 + l > limit) throw new DnsFault("name_truncated");
     wire += l + 1;
-    if (wire + 1 > MAX_NAME_WIRE) throw new DnsFault("name_too_long");
+    if (wire + 1 > MAX_NAME_WIRE) {
+      // An owner or question name past 255 octets is invalid, but its framing still holds: note the fault
+      // and read on, as Wireshark and nDPI do, so the records after it are not lost.
+      if (!soft) throw new DnsFault("name_too_long");
+      soft.first ??= "name_too_long";
+    }
     labels.push(labelText(b, pos + 1, l));
     pos += 1 + l;
   }
@@ -551,8 +556,13 @@ interface Cursor {
   off: number;
 }
 
-function readRecord(b: Buffer, cur: Cursor): DnsRecord {
-  const n = readName(b, cur.off);
+/** Faults that do not stop the message from being read. */
+interface SoftFaults {
+  first: DnsErrorKind | null;
+}
+
+function readRecord(b: Buffer, cur: Cursor, soft: SoftFaults): DnsRecord {
+  const n = readName(b, cur.off, b.length, soft);
   const p = n.end;
   if (p + 10 > b.length) throw new DnsFault("rr_truncated");
   const type = b.readUInt16BE(p);
@@ -585,20 +595,22 @@ export function parseDns(b: Buffer): DnsMessage | DnsErrorKind {
   const additionals: DnsRecord[] = [];
   let error: DnsErrorKind | null = null;
   const cur: Cursor = { off: 12 };
+  const soft: SoftFaults = { first: null };
   try {
     for (let i = 0; i < counts.qd; i++) {
-      const n = readName(b, cur.off);
+      const n = readName(b, cur.off, b.length, soft);
       if (n.end + 4 > b.length) throw new DnsFault("question_truncated");
       questions.push({ name: n.name, type: b.readUInt16BE(n.end), class: b.readUInt16BE(n.end + 2) & 0x7fff });
       cur.off = n.end + 4;
     }
-    for (let i = 0; i < counts.an; i++) answers.push(readRecord(b, cur));
-    for (let i = 0; i < counts.ns; i++) authorities.push(readRecord(b, cur));
-    for (let i = 0; i < counts.ar; i++) additionals.push(readRecord(b, cur));
+    for (let i = 0; i < counts.an; i++) answers.push(readRecord(b, cur, soft));
+    for (let i = 0; i < counts.ns; i++) authorities.push(readRecord(b, cur, soft));
+    for (let i = 0; i < counts.ar; i++) additionals.push(readRecord(b, cur, soft));
   } catch (e) {
     if (!(e instanceof DnsFault)) throw e;
     error = e.kind;
   }
+  error ??= soft.first;
   let edns: Edns | null = null;
   let rcode = flags & 0x0f;
   const opt = additionals.find((r) => r.type === DNS_TYPE.OPT);

@@ -98,7 +98,7 @@ export interface DecodedPacket {
 
 export type DecodeResult = DecodedPacket | DecodeErrorKind | DecodeSkipKind;
 
-// QinQ stacks deeper than this are not seen in practice; the bound keeps the walk finite on junk.
+// QinQ (and MPLS label) stacks deeper than this are not seen in practice; the bound keeps the walk finite on junk.
 const MAX_VLAN_TAGS = 4;
 // RFC 8200 puts no limit on the extension chain; real traffic has a few at most.
 const MAX_IP6_EXT = 8;
@@ -217,6 +217,25 @@ function decode(linkType: number, b: Buffer, tsUs: number, wireLen: number): Dec
     vlans.push(b.readUInt16BE(off) & 0x0fff);
     etherType = b.readUInt16BE(off + 2);
     off += 4;
+  }
+  if (etherType === 0x8864) {
+    // PPPoE session: ver/type, code, session id, length (6 bytes), then the PPP protocol (2 bytes).
+    if (b.length < off + 8) return "link_truncated";
+    const ppp = b.readUInt16BE(off + 6);
+    off += 8;
+    if (ppp === 0x0021) etherType = 0x0800;
+    else if (ppp === 0x0057) etherType = 0x86dd;
+    else return "non_ip";
+  } else if (etherType === 0x8847 || etherType === 0x8848) {
+    // MPLS: labels until the bottom-of-stack bit; the payload's version nibble says IPv4 or IPv6.
+    for (let n = 0; ; n++) {
+      if (n >= MAX_VLAN_TAGS || b.length < off + 4) return "link_truncated";
+      const bottom = (b[off + 2]! & 1) === 1;
+      off += 4;
+      if (bottom) break;
+    }
+    if (b.length < off + 1) return "link_truncated";
+    etherType = b[off]! >> 4 === 6 ? 0x86dd : 0x0800;
   }
   if (etherType === 0x0800) return decodeIpv4(b, off, tsUs, wireLen, srcMac, dstMac, vlans);
   if (etherType === 0x86dd) return decodeIpv6(b, off, tsUs, wireLen, srcMac, dstMac, vlans);
