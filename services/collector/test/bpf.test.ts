@@ -117,6 +117,7 @@ test("open, rodata, load and testRun: verdict, hash and per-CPU counters, one ev
     assert.deepEqual(e.subarray(EV.head, EV.head + 32), pkt.subarray(0, 32));
   });
   assert.deepEqual(rb.stats().events, 7);
+  assert.equal(obj.map(".bss").lookup(u32(0))?.readBigUInt64LE(0), 7n, "the program's global `emitted`");
 
   const tc = obj.program("probe_tc");
   assert.equal(tc.type, "sched_cls");
