@@ -10,7 +10,10 @@
 //
 // BpfObject   open(path, { rodata, pinRoot, maxEntries }) → load() → program(name) / map(name) / programs()
 //             / maps() / btfStruct(name) → close(). rodata sets `const volatile` integers before load;
-//             pinRoot is where maps declared with LIBBPF_PIN_BY_NAME are pinned and reused.
+//             pinRoot is where maps declared with LIBBPF_PIN_BY_NAME are pinned and reused. program()
+//             and map() need load(); btfStruct() works from open(). A struct is in BTF only if something
+//             references it (a map's value type, a global): give ring-buffer event structs a global
+//             such as `struct event *unused_event __attribute__((unused));`.
 // BpfProgram  fd, type, attachXdp(ifname, "native" | "generic"), attachTc(ifname, "ingress" | "egress",
 //             { api }), testRun({ data, repeat, ctxIn }) and testRunAsync (same, on the libuv pool),
 //             pin(path) / unpin(path).
