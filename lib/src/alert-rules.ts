@@ -30,7 +30,7 @@ function check(name: keyof AlertThresholds, value: number, ok: boolean, allowed:
 /** Returns the rules file (YAML) for Prometheus; `promtool check rules` accepts it. */
 export function renderAlertRules(t: AlertThresholds): string {
   check("latency_p99_us", t.latency_p99_us, t.latency_p99_us > 0, "a number > 0");
-  check("throughput_drop_percent", t.throughput_drop_percent, t.throughput_drop_percent > 0 && t.throughput_drop_percent < 100, "a number in (0, 100)");
+  check("throughput_drop_percent", t.throughput_drop_percent, t.throughput_drop_percent > 0 && t.throughput_drop_percent <= 100, "a number in (0, 100]");
   check("false_positive_rate", t.false_positive_rate, t.false_positive_rate >= 0 && t.false_positive_rate <= 1, "a number in [0, 1]");
 
   const latencySeconds = t.latency_p99_us / 1e6;
@@ -81,10 +81,3 @@ export function renderAlertRules(t: AlertThresholds): string {
   };
   return `# Rendered by lib/src/alert-rules.ts from monitoring.alert_thresholds; do not edit by hand.\n${stringify(doc, { lineWidth: 0 })}`;
 }
-
-/** The seed config's values; used until the stack reads them from the validated config. */
-export const SEED_ALERT_THRESHOLDS: AlertThresholds = {
-  latency_p99_us: 100,
-  throughput_drop_percent: 10,
-  false_positive_rate: 0.02,
-};
