@@ -107,6 +107,8 @@ export class KeyTable {
 
   /** A window holding the key was dropped; at zero references the id is freed for reuse. */
   release(id: number): void {
+    // A release without a retain would wrap the count and corrupt the index: fail loudly instead.
+    if ((this.refs[id] ?? 0) === 0) throw new RangeError(`key id ${id} released more often than retained`);
     const r = (this.refs[id] ?? 0) - 1;
     this.refs[id] = r;
     if (r === 0) this.remove(id);

@@ -21,6 +21,11 @@ export interface AggregationSettings {
   readonly topK: number;
   /** Link capacity for FlowStatistics.bandwidth_utilization; null reports raw bits/s. */
   readonly linkCapacityBps: number | null;
+  /**
+   * Per-key rows published per window and dimension (the heaviest keys); Infinity publishes every key.
+   * Global and node rows are always published.
+   */
+  readonly keysPerEmission: (spec: WindowSpec) => number;
 }
 
 export interface TopKList {
@@ -61,7 +66,11 @@ export class PartitionAggregation {
   private readonly specDims = new Map<string, readonly DimensionName[]>();
   private readonly keys = new Int32Array(DIMENSIONS.length);
   private readonly hashes = new Uint32Array(DIMENSIONS.length);
-  private readonly lateTargets: WindowState[] = [];
+  private readonly lastKeys: (string | null)[] = DIMENSIONS.map(() => null);
+  /** Late records since the last advance(), per pane start: deltas for the retained windows. */
+  readonly latePanes = new Map<number, WindowState>();
+  /** Sequence number of the input batch being ingested (recorded by new panes for the replay point). */
+  batchSeq = 0;
 
   constructor(
     readonly task: string,
@@ -89,21 +98,18 @@ export class PartitionAggregation {
     this.internKey(DIM_INDEX.destination, server);
     const nx = ev.is_response && ev.rcode === NXDOMAIN;
     const rt = ev.response_time_us;
-    const n = this.targets(t);
-    for (let i = 0; i < n; i++) {
-      const st = this.lateTargets[i];
-      if (st === undefined) continue;
-      for (let d = 0; d < DIMENSIONS.length; d++) {
-        const table = st.tables[d];
-        if (table == null) continue;
-        const slot = st.slot(d, this.keys[d] ?? 0);
-        if (rt === null) table.addCount(slot, nx);
-        else table.addSample(slot, nx, rt, 1);
-        if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(dnsKey(d, ev, client, server));
-        if (d === DIM_GLOBAL || d === DIM_NODE) this.updateDnsSummary(st.summaryFor(d, this.keys[d] ?? 0) as DnsSummary, ev, rt);
-      }
-    }
     this.recordsTotal++;
+    const st = this.target(t);
+    if (st === null) return;
+    for (let d = 0; d < DIMENSIONS.length; d++) {
+      const table = st.tables[d];
+      if (table == null) continue;
+      const slot = st.slot(d, this.keys[d] ?? 0);
+      if (rt === null) table.addCount(slot, nx);
+      else table.addSample(slot, nx, rt, 1);
+      if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(dnsKey(d, ev, client, server));
+      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateDnsSummary(st.summaryFor(d, this.keys[d] ?? 0) as DnsSummary, ev, rt);
+    }
   }
 
   ingestFlow(f: FlowRecord): void {
@@ -117,62 +123,56 @@ export class PartitionAggregation {
     const mean = packets > 0 ? f.size_sum / packets : 0;
     const m2 = packets > 0 ? Math.max(0, f.size_sumsq - f.size_sum * mean) : 0;
     const rst = f.end_reason === "rst" || f.rst_count > 0;
-    const n = this.targets(t);
-    for (let i = 0; i < n; i++) {
-      const st = this.lateTargets[i];
-      if (st === undefined) continue;
-      for (let d = 0; d < DIMENSIONS.length; d++) {
-        const table = st.tables[d];
-        if (table == null) continue;
-        const slot = st.slot(d, this.keys[d] ?? 0);
-        // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
-        if (packets > 0) table.addGroup(slot, rst, packets, mean, m2, mean, mean);
-        else table.addCount(slot, rst);
-        if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(d === DIM_INDEX.flow ? flowKey : d === DIM_INDEX.source ? f.src_addr : d === DIM_INDEX.destination ? f.dst_addr : f.node);
-        if (d === DIM_GLOBAL || d === DIM_NODE) this.updateFlowSummary(st.summaryFor(d, this.keys[d] ?? 0) as FlowSummary, f, packets);
-      }
-    }
     this.recordsTotal++;
+    const st = this.target(t);
+    if (st === null) return;
+    for (let d = 0; d < DIMENSIONS.length; d++) {
+      const table = st.tables[d];
+      if (table == null) continue;
+      const slot = st.slot(d, this.keys[d] ?? 0);
+      // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
+      if (packets > 0) table.addGroup(slot, rst, packets, mean, m2, mean, mean);
+      else table.addCount(slot, rst);
+      if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(d === DIM_INDEX.flow ? flowKey : d === DIM_INDEX.source ? f.src_addr : d === DIM_INDEX.destination ? f.dst_addr : f.node);
+      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateFlowSummary(st.summaryFor(d, this.keys[d] ?? 0) as FlowSummary, f, packets);
+    }
   }
 
   /**
-   * Fills lateTargets with the states a record at time t updates: its pane while the pane is open, else
-   * (a late record) every retained window containing t; windows already past end + lateness count it
-   * as dropped. Returns how many targets there are.
+   * The state a record at time t updates: its pane while the pane is open; for a late record, the
+   * pane's late delta, merged into every still-retained window containing t at the next advance().
+   * Windows already past end + lateness do not take it: it is counted per spec, and as dropped when no
+   * window of any spec takes it (then null is returned).
    */
-  private targets(t: number): number {
+  private target(t: number): WindowState | null {
     const paneStart = lastStartAtOrBefore(t, this.settings.paneMs);
-    if (paneStart + this.settings.paneMs > this.watermark) {
+    const paneEnd = paneStart + this.settings.paneMs;
+    if (paneEnd > this.watermark) {
       let pane = this.panes.get(paneStart);
       if (pane === undefined) {
-        pane = new WindowState(this.stream, paneStart, paneStart + this.settings.paneMs, this.paneDims, this.keyTables);
+        pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables);
+        pane.firstSeq = this.batchSeq;
         this.panes.set(paneStart, pane);
       }
-      this.lateTargets[0] = pane;
-      return 1;
+      return pane;
     }
-    let n = 0;
-    let dropped = true;
+    let taken = false;
     for (const spec of this.settings.windows) {
-      const open = this.windows.get(spec.name);
-      let specDropped = true;
-      for (const start of windowStartsFor(spec, t)) {
-        if (start + spec.sizeMs + this.settings.allowedLatenessMs <= this.watermark) continue;
-        specDropped = false;
-        let w = open?.get(start);
-        if (w === undefined) {
-          w = new WindowState(this.stream, start, start + spec.sizeMs, this.dimsOf(spec), this.keyTables);
-          open?.set(start, w);
-        }
-        w.emitDirty = true;
-        w.snapshotDirty = true;
-        this.lateTargets[n++] = w;
-      }
-      if (specDropped) this.lateSinceEmit.set(spec.name, (this.lateSinceEmit.get(spec.name) ?? 0) + 1);
-      else dropped = false;
+      let specTakes = false;
+      for (const start of windowStartsFor(spec, t)) if (start + spec.sizeMs + this.settings.allowedLatenessMs > this.watermark) specTakes = true;
+      if (specTakes) taken = true;
+      else this.lateSinceEmit.set(spec.name, (this.lateSinceEmit.get(spec.name) ?? 0) + 1);
     }
-    if (dropped) this.lateTotal++;
-    return n;
+    if (!taken) {
+      this.lateTotal++;
+      return null;
+    }
+    let delta = this.latePanes.get(paneStart);
+    if (delta === undefined) {
+      delta = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables);
+      this.latePanes.set(paneStart, delta);
+    }
+    return delta;
   }
 
   private dimsOf(spec: WindowSpec): readonly DimensionName[] {
@@ -180,10 +180,13 @@ export class PartitionAggregation {
   }
 
   private internKey(dim: number, key: string): void {
+    // Consecutive records often share a key (one node, a burst for one domain): skip the hash lookup.
+    if (this.lastKeys[dim] === key && this.keys[dim] !== OVERFLOW) return;
     const kt = this.keyTables[dim];
     if (kt == null) return;
     this.keys[dim] = kt.intern(key);
     this.hashes[dim] = kt.lastHash;
+    this.lastKeys[dim] = key;
   }
 
   private updateDnsSummary(s: DnsSummary, ev: DnsEvent, rt: number | null): void {
@@ -208,10 +211,21 @@ export class PartitionAggregation {
   }
 
   /**
-   * Moves the watermark to `watermark` (never back): closes panes, emits windows that ended and windows
-   * revised by late records, and drops windows past their allowed lateness.
+   * Moves the watermark to `watermark` (never back): merges late deltas into their retained windows,
+   * closes panes, emits windows that ended and windows revised by late records, and drops windows past
+   * their allowed lateness. Every closed pane and late delta is shown to `persist` before it is merged
+   * away, so a changelog can rebuild the windows.
    */
-  advance(watermark: number, emit: (e: WindowEmission) => void): void {
+  advance(watermark: number, emit: (e: WindowEmission) => void, persist?: (pane: WindowState, late: boolean) => void): void {
+    // Windows dropped below may free key ids: the last-key cache must not outlive them.
+    this.lastKeys.fill(null);
+    const deltas = [...this.latePanes.values()].sort((a, b) => a.start - b.start);
+    this.latePanes.clear();
+    for (const delta of deltas) {
+      persist?.(delta, true);
+      this.mergeIntoWindows(delta, false);
+      delta.dispose();
+    }
     if (watermark > this.watermark) this.watermark = watermark;
     const wm = this.watermark;
     const closing = [...this.panes.keys()].filter((s) => s + this.settings.paneMs <= wm).sort((a, b) => a - b);
@@ -219,7 +233,8 @@ export class PartitionAggregation {
       const pane = this.panes.get(start);
       if (pane === undefined) continue;
       this.panes.delete(start);
-      this.closePane(pane);
+      persist?.(pane, false);
+      this.mergeIntoWindows(pane, true);
     }
     for (const spec of this.settings.windows) {
       const open = this.windows.get(spec.name);
@@ -239,15 +254,65 @@ export class PartitionAggregation {
     }
   }
 
-  private closePane(pane: WindowState): void {
+  /** The smallest input batch sequence that an open pane holds records of (Infinity when none). */
+  oldestOpenSeq(): number {
+    let min = Infinity;
+    for (const p of this.panes.values()) if (p.firstSeq < min) min = p.firstSeq;
+    return min;
+  }
+
+  /** End of the pane holding time t: a replayed record whose pane ended before the restored watermark is already counted. */
+  paneEnd(t: number): number {
+    return lastStartAtOrBefore(t, this.settings.paneMs) + this.settings.paneMs;
+  }
+
+  /** The latest end of any window containing the pane at `start`: the pane's data is needed until then + lateness. */
+  lastWindowEnd(paneStart: number): number {
+    let end = -Infinity;
+    for (const spec of this.settings.windows) end = Math.max(end, lastStartAtOrBefore(paneStart, spec.hopMs) + spec.sizeMs);
+    return end;
+  }
+
+  /**
+   * Rebuilds the retained windows from a changelog: closed panes and late deltas in the order they were
+   * written, then the emitted revisions. Windows already final at the restored watermark are skipped.
+   */
+  restore(watermark: number, panes: readonly WindowState[], revisions: ReadonlyMap<string, number>): void {
+    this.watermark = watermark;
+    for (const p of panes) {
+      this.mergeIntoWindows(p, false);
+      p.dispose();
+    }
+    for (const [name, open] of this.windows) {
+      for (const [start, w] of open) {
+        w.revision = revisions.get(`${name}@${start}`) ?? -1;
+        w.emitDirty = false;
+        for (const t of w.tables) t?.clearMarks(EMIT_DIRTY);
+      }
+    }
+  }
+
+  /** Emitted revision of every retained window, for the changelog. */
+  revisions(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, open] of this.windows) for (const [start, w] of open) if (w.revision >= 0) out.set(`${name}@${start}`, w.revision);
+    return out;
+  }
+
+  /**
+   * Merges a closed pane (or a late delta) into every retained window of every spec that contains it;
+   * windows already past end + lateness are not recreated. A window exactly one pane long takes a
+   * closed pane itself, without a copy.
+   */
+  private mergeIntoWindows(pane: WindowState, mayPromote: boolean): void {
     let promoted = false;
     for (const spec of this.settings.windows) {
       const open = this.windows.get(spec.name);
       if (open === undefined) continue;
       for (const start of windowStartsFor(spec, pane.start)) {
         const existing = open.get(start);
-        // A window exactly one pane long takes the pane itself: no copy.
-        if (existing === undefined && !promoted && isTumbling(spec) && spec.sizeMs === this.settings.paneMs) {
+        if (existing === undefined && start + spec.sizeMs + this.settings.allowedLatenessMs <= this.watermark && !mayPromote) continue;
+        if (existing === undefined && mayPromote && !promoted && isTumbling(spec) && spec.sizeMs === this.settings.paneMs) {
           pane.restrictTo(this.dimsOf(spec));
           open.set(start, pane);
           promoted = true;
@@ -259,9 +324,10 @@ export class PartitionAggregation {
           open.set(start, w);
         }
         w.mergeFrom(pane);
+        if (w.revision >= 0) w.emitDirty = true;
       }
     }
-    if (!promoted) pane.dispose();
+    if (!promoted && mayPromote) pane.dispose();
   }
 
   /**
@@ -283,7 +349,11 @@ export class PartitionAggregation {
       const rich = d === DIM_GLOBAL || d === DIM_NODE;
       if (finalOnly && !rich) continue;
       const kt = this.keyTables[d];
-      for (let s = 0; s < table.size; s++) {
+      const limit = rich ? Infinity : this.settings.keysPerEmission(spec);
+      const slots = limit >= table.size ? null : table.topSlots(limit, this.stream === "flow" ? "volume" : "count", Infinity);
+      const n = slots === null ? table.size : slots.length;
+      for (let i = 0; i < n; i++) {
+        const s = slots === null ? i : (slots[i] ?? 0);
         if (!first && !finalOnly && !rich && ((table.marks[s] ?? 0) & EMIT_DIRTY) === 0) continue;
         const keyId = table.keyOf[s] ?? 0;
         const key = d === DIM_GLOBAL ? "" : keyId === OVERFLOW ? OTHER_KEY : (kt?.keyOf(keyId) ?? "");
@@ -375,6 +445,8 @@ export class PartitionAggregation {
   dispose(): void {
     for (const p of this.panes.values()) p.dispose();
     this.panes.clear();
+    for (const p of this.latePanes.values()) p.dispose();
+    this.latePanes.clear();
     for (const open of this.windows.values()) {
       for (const w of open.values()) w.dispose();
       open.clear();

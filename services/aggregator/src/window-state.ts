@@ -24,6 +24,8 @@ export class WindowState {
   global: Summary | null = null;
   readonly nodes = new Map<number, Summary>();
   readonly overflow: (SpaceSaving | null)[];
+  /** For an open pane: sequence of the input batch of its first record (the replay point). */
+  firstSeq = 0;
   /** -1 until first emitted; then the revision of the last emission. */
   revision = -1;
   /** Updated since the last emission (a late record) / since the last checkpoint. */
