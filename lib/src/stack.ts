@@ -25,6 +25,7 @@ export const KAFKA_LIBS_DIR = path.join(REPO_ROOT, ".stoq", "kafka", "libs");
 const LOG4J_CONFIG = path.join(REPO_ROOT, "deploy", "stack", "log4j2.properties");
 /** Modest heap: the broker shares 2 cores and memory with everything else on a dev machine. */
 const KAFKA_HEAP = ["-Xms256m", "-Xmx768m"];
+const LOG_ROTATE_BYTES = 50 * 1024 * 1024;
 
 export interface ComponentStatus {
   readonly name: ComponentName;
@@ -141,6 +142,8 @@ function launch(ep: StackEndpoints, name: ComponentName, cmd: string, args: stri
   fs.mkdirSync(path.dirname(p.pidFile), { recursive: true });
   fs.mkdirSync(path.dirname(p.log), { recursive: true });
   fs.mkdirSync(p.dir, { recursive: true });
+  // One generation of rotation at start-up keeps a long-lived dev machine's logs bounded.
+  if ((fs.statSync(p.log, { throwIfNoEntry: false })?.size ?? 0) > LOG_ROTATE_BYTES) fs.renameSync(p.log, `${p.log}.1`);
   const fd = fs.openSync(p.log, "a");
   fs.writeSync(fd, `\n==== stoq up: starting ${name} at ${new Date().toISOString()}: ${cmd} ${args.join(" ")}\n`);
   // Detached into its own session so the stack outlives the `stoq up` that started it.
@@ -457,10 +460,13 @@ export async function stackUp(opts: UpOptions): Promise<UpResult> {
     for (const port of portsOf(ep, name)) {
       const holder = portHolder(port);
       if (holder !== null) {
+        // Debian's own redis-server / prometheus services are the usual squatters on 6379 / 9090.
+        const service = /^(redis-server|prometheus) /.exec(holder)?.[1];
+        const hint = service === undefined ? "stop it" : `stop it (if it is Debian's service: systemctl disable --now ${service}, or service ${service} stop)`;
         throw new StoqError(
           "STACK_START_FAILED",
           `${name}: port 127.0.0.1:${port} is already in use by ${holder}, which this stack did not start; ` +
-            `stop it, or choose other ports with STOQ_KAFKA_PORT / STOQ_REDIS_PORT / STOQ_PROMETHEUS_PORT`,
+            `${hint}, or choose other ports with STOQ_KAFKA_PORT / STOQ_REDIS_PORT / STOQ_PROMETHEUS_PORT`,
         );
       }
     }
