@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Entry> = {
   down: { summary: "stop the embedded stack started by `stoq up`", load: () => import("./down.js") },
   status: { summary: "show each stack component's pid, port and health", load: () => import("./status.js") },
   topics: { summary: "create or update the STOQ topics on a running broker", load: () => import("./topics.js") },
+  demo: { summary: "run the walking skeleton on the embedded stack and report what flowed", load: () => import("./demo.js") },
   collector: { summary: "run the collector: replay captures (or XDP) and publish records; apply models", load: () => import("./collector.js") },
   rules: { summary: "print the Prometheus alert rules rendered from the alert thresholds", load: () => import("./rules.js") },
 };
