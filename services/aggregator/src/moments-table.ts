@@ -112,15 +112,25 @@ export class MomentsTable {
 
   /** Folds slot `from` of `other` into slot `slot` of this table. */
   mergeSlot(slot: number, other: MomentsTable, from: number): void {
-    this.count[slot] = (this.count[slot] ?? 0) + (other.count[from] ?? 0);
-    this.flagged[slot] = (this.flagged[slot] ?? 0) + (other.flagged[from] ?? 0);
-    this.mergeMoments(slot, other.n[from] ?? 0, other.mean[from] ?? 0, other.m2[from] ?? 0, other.min[from] ?? Infinity, other.max[from] ?? -Infinity);
+    this.mergeValues(slot, other.count[from] ?? 0, other.flagged[from] ?? 0, other.n[from] ?? 0, other.mean[from] ?? 0, other.m2[from] ?? 0, other.min[from] ?? Infinity, other.max[from] ?? -Infinity);
+  }
+
+  /** Folds one key's statistics, given as values (a decoded changelog entry), into `slot`. */
+  mergeValues(slot: number, count: number, flagged: number, n: number, mean: number, m2: number, min: number, max: number): void {
+    this.count[slot] = (this.count[slot] ?? 0) + count;
+    this.flagged[slot] = (this.flagged[slot] ?? 0) + flagged;
+    this.mergeMoments(slot, n, mean, m2, min, max);
     this.marks[slot] = EMIT_DIRTY | SNAPSHOT_DIRTY;
   }
 
   private mergeMoments(slot: number, nb: number, meanb: number, m2b: number, minb: number, maxb: number): void {
-    if (nb > 0) {
-      const na = this.n[slot] ?? 0;
+    const na = this.n[slot] ?? 0;
+    if (nb > 0 && na === 0) {
+      // Copy rather than compute: a window of one pane keeps the pane's exact figures.
+      this.n[slot] = nb;
+      this.mean[slot] = meanb;
+      this.m2[slot] = m2b;
+    } else if (nb > 0) {
       const n = na + nb;
       const meana = this.mean[slot] ?? 0;
       const delta = meanb - meana;
