@@ -22,6 +22,9 @@ const COMMANDS: Record<string, Entry> = {
   topics: { summary: "create or update the STOQ topics on a running broker", load: () => import("./topics.js") },
   demo: { summary: "run the walking skeleton on the embedded stack and report what flowed", load: () => import("./demo.js") },
   collector: { summary: "run the collector: replay captures (or XDP) and publish records; apply models", load: () => import("./collector.js") },
+  detector: { summary: "run the detector: baselines and threat detectors over aggregates and events → anomalies", load: () => import("./detector.js") },
+  trainer: { summary: "run the trainer: learn from feature vectors and labels, publish signed int8 models", load: () => import("./trainer.js") },
+  labels: { summary: "publish a threat-intel or analyst list as labels (stoq labels import --csv FILE)", load: () => import("./labels.js") },
   rules: { summary: "print the Prometheus alert rules rendered from the alert thresholds", load: () => import("./rules.js") },
 };
 

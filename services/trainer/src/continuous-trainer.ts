@@ -1,0 +1,116 @@
+// Continuous learning: keeps a bounded window of the feature vectors the collectors scored, labels them
+// from stoq.labels.v1 (threat intel, analysts, confident detections), and on each training interval
+// trains, validates, quantizes and signs a new model when the data and the quality bar allow it.
+import { getDomain } from "tldts";
+import type { FeatureVector, Label } from "../../../lib/src/avro.js";
+import { splitOf } from "../../../lib/src/model/dataset-split.js";
+import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
+import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
+import { signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
+import type { FeatureRow } from "./mlp-train.js";
+import { DEFAULT_RUN_OPTIONS, runTraining, type TrainingResult } from "./training-run.js";
+import type { QualityBar } from "./validate.js";
+
+export interface ContinuousOptions {
+  readonly modelName: string;
+  readonly nHidden: number;
+  readonly minSamples: number;
+  /** Rows held; the oldest are forgotten first. */
+  readonly maxRows: number;
+  readonly validationSplit: number;
+  readonly threatThreshold: number;
+  readonly quality: QualityBar;
+  readonly key: SigningKey;
+  /** Fewest labelled threats a round needs: a model cannot learn a class it has not seen. */
+  readonly minPositives: number;
+  readonly epochs?: number;
+}
+
+interface Row {
+  readonly features: Int32Array;
+  readonly name: string;
+  readonly domain: string;
+}
+
+export type RoundOutcome =
+  | { readonly kind: "skipped"; readonly reason: string }
+  | { readonly kind: "rejected"; readonly result: TrainingResult }
+  | { readonly kind: "published"; readonly result: TrainingResult; readonly message: Buffer; readonly version: bigint };
+
+export class ContinuousTrainer {
+  private rows: Row[] = [];
+  private head = 0;
+  private readonly labels = new Map<string, 0 | 1>();
+  private lastVersion = 0n;
+
+  constructor(private readonly o: ContinuousOptions) {}
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  /** Learn the version already published (from the compacted topic) so new ones are newer. */
+  observePublishedVersion(v: bigint): void {
+    if (v > this.lastVersion) this.lastVersion = v;
+  }
+
+  addFeatures(fv: FeatureVector): void {
+    if (fv.feature_spec !== FEATURE_SPEC || fv.context === null || fv.values.length < NAME_FEATURE_COUNT) return;
+    const name = fv.context.toLowerCase();
+    const row: Row = { features: Int32Array.from(fv.values), name, domain: getDomain(name) ?? name };
+    if (this.rows.length < this.o.maxRows) this.rows.push(row);
+    else {
+      this.rows[this.head] = row;
+      this.head = (this.head + 1) % this.o.maxRows;
+    }
+  }
+
+  addLabel(l: Label): void {
+    if (l.entity_type !== "registered_domain" && l.entity_type !== "qname") return;
+    const entity = l.entity.toLowerCase();
+    if (l.label === "malicious") this.labels.set(entity, 1);
+    else if (l.label === "benign") this.labels.set(entity, 0);
+    else this.labels.delete(entity);
+  }
+
+  /** 1 when the name or its registered domain is labelled malicious; unlabelled traffic counts as benign. */
+  private labelOf(r: Row): 0 | 1 {
+    return this.labels.get(r.name) ?? this.labels.get(r.domain) ?? 0;
+  }
+
+  async round(nowMs: number): Promise<RoundOutcome> {
+    if (this.rows.length < this.o.minSamples) return { kind: "skipped", reason: `${this.rows.length} of ${this.o.minSamples} samples` };
+    const train: FeatureRow[] = [];
+    const validation: FeatureRow[] = [];
+    let positives = 0;
+    for (const r of this.rows) {
+      const label = this.labelOf(r);
+      positives += label;
+      // Split by registered domain so one domain's names never sit on both sides.
+      (splitOf(r.domain, this.o.validationSplit) === "validation" ? validation : train).push({ features: r.features, label });
+    }
+    if (positives < this.o.minPositives) return { kind: "skipped", reason: `${positives} labelled threats, need ${this.o.minPositives}` };
+    const version = BigInt(Math.max(nowMs, Number(this.lastVersion) + 1));
+    const result = await runTraining(train, validation, {
+      ...DEFAULT_RUN_OPTIONS,
+      train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
+      threatThreshold: this.o.threatThreshold,
+      version,
+      featureSpec: FEATURE_SPEC,
+      quality: this.o.quality,
+    });
+    if (result.failures.length > 0) return { kind: "rejected", result };
+    const message = signModelUpdate(
+      modelUpdateOf(result.quant, {
+        modelName: this.o.modelName,
+        createdAtMs: Date.now(),
+        threatThreshold: result.threatThreshold,
+        outputScale: result.outputScale,
+        metrics: { ...result.validation, training_rows: train.length },
+      }),
+      this.o.key,
+    );
+    this.lastVersion = version;
+    return { kind: "published", result, message, version };
+  }
+}
