@@ -16,12 +16,14 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { Kafka as KafkaJs, logLevel as kafkaJsLogLevel } from "kafkajs";
 import { Consumer, ProduceAcks, Producer, type Message } from "@platformatic/kafka";
-import { createAdmin } from "../lib/src/kafka.js";
+import { createAdmin, createConsumer, createProducer, createTransactionalProducer } from "../lib/src/kafka.js";
+import { createLogger } from "../lib/src/log.js";
 import { stackEndpoints } from "../lib/src/stack-endpoints.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const RECORD_BYTES = 200;
-const CLIENTS = ["kafkajs", "platformatic", "confluent"] as const;
+// "stoq" is lib/src/kafka.ts itself (over @platformatic/kafka): what the wrapper costs on top of its client.
+const CLIENTS = ["kafkajs", "platformatic", "confluent", "stoq"] as const;
 type ClientName = (typeof CLIENTS)[number];
 type CaseName = "produce-p1" | "produce-p6" | "consume-p1" | "consume-p6" | "transactions" | "latency";
 
@@ -277,6 +279,56 @@ async function confluentDriver(brokers: string[], dir: string): Promise<Driver> 
   };
 }
 
+async function stoqDriver(brokers: string[]): Promise<Driver> {
+  const conn = { brokers, clientId: "stoq-bench" };
+  const logger = createLogger("bench", "warn");
+  const producer = createProducer(conn, { logger });
+  const txProducer = createTransactionalProducer(conn, `stoq-bench-stoq-${process.pid}`);
+  return Promise.resolve({
+    async produce(topic, values) {
+      // The module batches by itself: one call with everything, cut into requests of up to 768 KiB.
+      await producer.send(topic, values.map((value) => ({ value })));
+    },
+    async produceInTransactions(topic, values, perTransaction) {
+      let n = 0;
+      for (const batch of chunks(values, perTransaction)) {
+        const tx = await txProducer.begin();
+        await tx.send(topic, batch.map((value) => ({ value })));
+        await tx.commit();
+        n++;
+      }
+      return n;
+    },
+    async produceOneAwaited(topic, value) {
+      await producer.send(topic, [{ value }]);
+    },
+    async consume(topic, groupId, expected) {
+      let seen = 0;
+      let enough!: () => void;
+      const done = new Promise<void>((r) => (enough = r));
+      const consumer = createConsumer(conn, {
+        groupId,
+        topics: [topic],
+        logger,
+        eachBatch: (batch) => {
+          seen += batch.records.length;
+          if (seen >= expected) enough();
+          return Promise.resolve();
+        },
+      });
+      await consumer.start();
+      const assignedAt = performance.now();
+      await done;
+      await consumer.close();
+      return assignedAt;
+    },
+    async close() {
+      await producer.close();
+      await txProducer.close();
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Worker: runs every case of one client in this (pinned) process and prints one JSON line per case.
 
@@ -290,12 +342,13 @@ function cpuSecondsSince(start: NodeJS.CpuUsage): number {
 }
 
 async function runWorker(client: ClientName, plan: Plan): Promise<void> {
-  const driver =
-    client === "kafkajs"
-      ? await kafkaJsDriver(plan.brokers)
-      : client === "platformatic"
-        ? await platformaticDriver(plan.brokers)
-        : await confluentDriver(plan.brokers, plan.confluentDir ?? "");
+  const drivers: Record<ClientName, () => Promise<Driver>> = {
+    kafkajs: () => kafkaJsDriver(plan.brokers),
+    platformatic: () => platformaticDriver(plan.brokers),
+    confluent: () => confluentDriver(plan.brokers, plan.confluentDir ?? ""),
+    stoq: () => stoqDriver(plan.brokers),
+  };
+  const driver = await drivers[client]();
   const values = Array.from({ length: plan.records }, () => randomBytes(RECORD_BYTES));
   const emit = (r: CaseResult): void => void process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
 
