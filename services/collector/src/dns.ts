@@ -250,6 +250,15 @@ class DnsFault extends Error {
 const HEXTAB = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 function labelText(b: Buffer, start: number, len: number): string {
+  let plain = true;
+  for (let i = start; i < start + len; i++) {
+    const c = b[i]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return b.toString("latin1", start, start + len);
   let s = "";
   for (let i = start; i < start + len; i++) {
     const c = b[i]!;
@@ -272,7 +281,7 @@ function readName(b: Buffer, off: number, limit: number = b.length, soft?: SoftF
   let end = -1;
   let wire = 0;
   let hops = 0;
-  const labels: string[] = [];
+  let name = "";
   for (;;) {
     if (pos >= limit) throw new DnsFault("name_truncated");
     const l = b[pos]!;
@@ -302,10 +311,10 @@ function readName(b: Buffer, off: number, limit: number = b.length, soft?: SoftF
       if (!soft) throw new DnsFault("name_too_long");
       soft.first ??= "name_too_long";
     }
-    labels.push(labelText(b, pos + 1, l));
+    name = name === "" ? labelText(b, pos + 1, l) : `${name}.${labelText(b, pos + 1, l)}`;
     pos += 1 + l;
   }
-  return { name: labels.join("."), end };
+  return { name, end };
 }
 
 function hex(b: Buffer, start: number, end: number): string {
@@ -422,7 +431,6 @@ function svcParams(b: Buffer, o: number, end: number): SvcParam[] {
 
 function readRdata(b: Buffer, type: number, o: number, end: number): DnsRdata {
   const len = end - o;
-  const name = (at: number): { name: string; end: number } => readName(b, at, end);
   switch (type) {
     case DNS_TYPE.A:
       if (len !== 4) throw new DnsFault("rdata_bad");
@@ -434,14 +442,14 @@ function readRdata(b: Buffer, type: number, o: number, end: number): DnsRdata {
     case DNS_TYPE.CNAME:
     case DNS_TYPE.PTR:
     case DNS_TYPE.DNAME:
-      return { kind: "name", name: name(o).name };
+      return { kind: "name", name: readName(b, o, end).name };
     case DNS_TYPE.MX: {
       if (len < 3) throw new DnsFault("rdata_bad");
-      return { kind: "mx", preference: b.readUInt16BE(o), exchange: name(o + 2).name };
+      return { kind: "mx", preference: b.readUInt16BE(o), exchange: readName(b, o + 2, end).name };
     }
     case DNS_TYPE.SOA: {
-      const m = name(o);
-      const r = name(m.end);
+      const m = readName(b, o, end);
+      const r = readName(b, m.end, end);
       if (r.end + 20 > end) throw new DnsFault("rdata_bad");
       const p = r.end;
       return {
@@ -457,7 +465,7 @@ function readRdata(b: Buffer, type: number, o: number, end: number): DnsRdata {
     }
     case DNS_TYPE.SRV: {
       if (len < 7) throw new DnsFault("rdata_bad");
-      return { kind: "srv", priority: b.readUInt16BE(o), weight: b.readUInt16BE(o + 2), port: b.readUInt16BE(o + 4), target: name(o + 6).name };
+      return { kind: "srv", priority: b.readUInt16BE(o), weight: b.readUInt16BE(o + 2), port: b.readUInt16BE(o + 4), target: readName(b, o + 6, end).name };
     }
     case DNS_TYPE.TXT:
     case DNS_TYPE.SPF: {
@@ -613,7 +621,8 @@ export function parseDns(b: Buffer): DnsMessage | DnsErrorKind {
   error ??= soft.first;
   let edns: Edns | null = null;
   let rcode = flags & 0x0f;
-  const opt = additionals.find((r) => r.type === DNS_TYPE.OPT);
+  let opt: DnsRecord | undefined;
+  for (const r of additionals) if (r.type === DNS_TYPE.OPT) opt ??= r;
   if (opt) {
     // OPT TTL: extended RCODE (upper 8 bits of 12) | version | DO bit | zero.
     rcode |= (opt.ttl >>> 24) << 4;

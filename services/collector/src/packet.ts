@@ -262,24 +262,11 @@ function decodeIpv4(
   const moreFragments = (fragField & 0x2000) !== 0;
   const fragOffset = fragField & 0x1fff;
   const proto = b[off + 9]!;
-  const base = {
-    tsUs,
-    frameLen: b.length,
-    wireLen,
-    srcMac,
-    dstMac,
-    vlans,
-    ipVersion: 4 as const,
-    src: ipv4Text(b, off + 12),
-    dst: ipv4Text(b, off + 16),
-    proto,
-    ttl: b[off + 8]!,
-    ipLen: totalLen,
-    firstFragment: moreFragments && fragOffset === 0,
-  };
+  const pkt = newPacket(tsUs, b.length, wireLen, srcMac, dstMac, vlans, 4, ipv4Text(b, off + 12), ipv4Text(b, off + 16), proto, b[off + 8]!, totalLen);
+  pkt.firstFragment = moreFragments && fragOffset === 0;
   // Ethernet pads short frames: the IP total length, not the frame, bounds the payload.
   const l4End = Math.min(b.length, off + totalLen);
-  return decodeL4(base, b, off + ihl, l4End, off + totalLen, fragOffset !== 0);
+  return decodeL4(pkt, b, off + ihl, l4End, off + totalLen, fragOffset !== 0);
 }
 
 function decodeIpv6(
@@ -325,71 +312,85 @@ function decodeIpv6(
     } else break;
     if (p > end) return "ip6_ext_truncated";
   }
-  const base = {
+  const pkt = newPacket(tsUs, b.length, wireLen, srcMac, dstMac, vlans, 6, ipv6Text(b, off + 8), ipv6Text(b, off + 24), next, b[off + 7]!, 40 + payloadLen);
+  pkt.firstFragment = firstFragment;
+  return decodeL4(pkt, b, p, end, declaredEnd, laterFragment);
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const EMPTY = Buffer.alloc(0);
+
+/** One object literal of a fixed shape per packet keeps the hot path monomorphic (no spreads, no copies). */
+function newPacket(
+  tsUs: number,
+  frameLen: number,
+  wireLen: number,
+  srcMac: string | null,
+  dstMac: string | null,
+  vlans: number[],
+  ipVersion: 4 | 6,
+  src: string,
+  dst: string,
+  proto: number,
+  ttl: number,
+  ipLen: number,
+): Mutable<DecodedPacket> {
+  return {
     tsUs,
-    frameLen: b.length,
+    frameLen,
     wireLen,
     srcMac,
     dstMac,
     vlans,
-    ipVersion: 6 as const,
-    src: ipv6Text(b, off + 8),
-    dst: ipv6Text(b, off + 24),
-    proto: next,
-    ttl: b[off + 7]!,
-    ipLen: 40 + payloadLen,
-    firstFragment,
+    ipVersion,
+    src,
+    dst,
+    proto,
+    ttl,
+    ipLen,
+    firstFragment: false,
+    srcPort: 0,
+    dstPort: 0,
+    tcp: null,
+    payload: EMPTY,
+    payloadLen: 0,
+    laterFragment: false,
   };
-  return decodeL4(base, b, p, end, declaredEnd, laterFragment);
 }
 
-type IpPart = Omit<DecodedPacket, "srcPort" | "dstPort" | "tcp" | "payload" | "payloadLen" | "laterFragment">;
-
-const EMPTY = Buffer.alloc(0);
-
-function decodeL4(ip: IpPart, b: Buffer, p: number, end: number, declaredEnd: number, laterFragment: boolean): DecodeResult {
+function decodeL4(pkt: Mutable<DecodedPacket>, b: Buffer, p: number, end: number, declaredEnd: number, laterFragment: boolean): DecodeResult {
   if (laterFragment) {
-    return { ...ip, srcPort: 0, dstPort: 0, tcp: null, payload: EMPTY, payloadLen: 0, laterFragment: true };
+    pkt.laterFragment = true;
+    return pkt;
   }
-  if (ip.proto === 17) {
-    if (end < p + 8) return ip.firstFragment ? "ip_fragment" : "udp_truncated";
+  if (pkt.proto === 17) {
+    if (end < p + 8) return pkt.firstFragment ? "ip_fragment" : "udp_truncated";
     const udpLen = b.readUInt16BE(p + 4);
     // A UDP length below the header size is malformed; one above what IP carries is a truncated or lying
     // header. A UDP length that is smaller than the IP payload is trusted (tcpdump's zlip captures).
-    if (udpLen < 8 && !ip.firstFragment) return "udp_bad_length";
-    const declared = ip.firstFragment ? declaredEnd - p - 8 : Math.min(udpLen, declaredEnd - p) - 8;
-    const payEnd = Math.min(end, p + 8 + Math.max(0, declared));
-    return {
-      ...ip,
-      srcPort: b.readUInt16BE(p),
-      dstPort: b.readUInt16BE(p + 2),
-      tcp: null,
-      payload: b.subarray(p + 8, payEnd),
-      payloadLen: Math.max(0, declared),
-      laterFragment: false,
-    };
+    if (udpLen < 8 && !pkt.firstFragment) return "udp_bad_length";
+    const declared = Math.max(0, pkt.firstFragment ? declaredEnd - p - 8 : Math.min(udpLen, declaredEnd - p) - 8);
+    pkt.srcPort = b.readUInt16BE(p);
+    pkt.dstPort = b.readUInt16BE(p + 2);
+    pkt.payload = b.subarray(p + 8, Math.min(end, p + 8 + declared));
+    pkt.payloadLen = declared;
+    return pkt;
   }
-  if (ip.proto === 6) {
-    if (end < p + 20) return ip.firstFragment ? "ip_fragment" : "tcp_truncated";
+  if (pkt.proto === 6) {
+    if (end < p + 20) return pkt.firstFragment ? "ip_fragment" : "tcp_truncated";
     const dataOff = (b[p + 12]! >> 4) * 4;
     if (dataOff < 20) return "tcp_bad_offset";
     if (end < p + dataOff) return "tcp_truncated";
-    const tcp: TcpHeader = {
-      seq: b.readUInt32BE(p + 4),
-      ack: b.readUInt32BE(p + 8),
-      // The NS bit (lowest bit of byte 12) is ignored: nothing downstream reads it.
-      flags: b[p + 13]!,
-      window: b.readUInt16BE(p + 14),
-    };
-    return {
-      ...ip,
-      srcPort: b.readUInt16BE(p),
-      dstPort: b.readUInt16BE(p + 2),
-      tcp,
-      payload: b.subarray(p + dataOff, end),
-      payloadLen: Math.max(0, declaredEnd - p - dataOff),
-      laterFragment: false,
-    };
+    pkt.srcPort = b.readUInt16BE(p);
+    pkt.dstPort = b.readUInt16BE(p + 2);
+    // The NS bit (lowest bit of byte 12) is ignored: nothing downstream reads it.
+    pkt.tcp = { seq: b.readUInt32BE(p + 4), ack: b.readUInt32BE(p + 8), flags: b[p + 13]!, window: b.readUInt16BE(p + 14) };
+    pkt.payload = b.subarray(p + dataOff, end);
+    pkt.payloadLen = Math.max(0, declaredEnd - p - dataOff);
+    return pkt;
   }
-  return { ...ip, srcPort: 0, dstPort: 0, tcp: null, payload: b.subarray(Math.min(p, end), end), payloadLen: Math.max(0, declaredEnd - p), laterFragment: false };
+  pkt.payload = b.subarray(Math.min(p, end), end);
+  pkt.payloadLen = Math.max(0, declaredEnd - p);
+  return pkt;
 }
