@@ -137,6 +137,7 @@ union stoq_scratch {
 	struct stoq_dns_event dns;
 	struct stoq_tls_hello_event tls;
 	struct stoq_payload_event payload;
+	struct stoq_drop_event drop;
 };
 
 struct {
