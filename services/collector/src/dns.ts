@@ -1,5 +1,8 @@
 // DNS message parser (RFC 1035 and the RR types people query, EDNS, compression with loop protection) that
 // never throws: a malformed message yields what was read before the fault plus the fault's kind.
+// Written here rather than using dns-packet because dns-packet throws on malformed input (losing the records
+// before the fault), has no SVCB/HTTPS decoding and no pointer-direction check; measured on the dns2tcp capture
+// (bench/parse.ts) this parser is 1.1-1.5x dns-packet's decode speed.
 
 /*
  * Header (12 bytes): id u16 | QR(1) OPCODE(4) AA TC RD RA Z AD CD RCODE(4) | qdcount | ancount | nscount | arcount.
