@@ -18,7 +18,7 @@ sha() { sha256sum "$@" | sha256sum | cut -d' ' -f1; }
 # kernel build: clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib (asm/types.h for -target bpf)
 # libelf-dev zlib1g-dev pkg-config; stack: redis-server prometheus (+promtool); tests: tshark iproute2.
 packages=(clang llvm libbpf-dev bpftool linux-libc-dev gcc-multilib libelf-dev zlib1g-dev pkg-config
-          redis-server prometheus tshark iproute2 make)
+          redis-server prometheus tshark iproute2 make g++ python3)
 # Java and Maven come with the machine; install Debian's only where they are missing.
 command -v java >/dev/null || packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || packages+=(maven)

@@ -289,6 +289,7 @@ const model = section({
   private_key_file: withDefault(path(), "../.stoq/keys/model-signing.key"),
   hidden_units: withDefault(int({ ge: 1, le: 64 }), 16),
   min_accuracy: withDefault(num({ gt: 0, le: 1 }), 0.9),
+  base_data_dir: withDefault(nullable(path()), "../../shared/data"),
 });
 
 const aggregator = section({

@@ -24,6 +24,8 @@ export interface ContinuousOptions {
   /** Fewest labelled threats a round needs: a model cannot learn a class it has not seen. */
   readonly minPositives: number;
   readonly epochs?: number;
+  /** Curated labelled rows mixed into every round (see model.base_data_dir); the stream adds to them. */
+  readonly base?: { readonly train: readonly FeatureRow[]; readonly validation: readonly FeatureRow[] };
 }
 
 interface Row {
@@ -47,6 +49,10 @@ export class ContinuousTrainer {
 
   get size(): number {
     return this.rows.length;
+  }
+
+  get labelCount(): number {
+    return this.labels.size;
   }
 
   /** Learn the version already published (from the compacted topic) so new ones are newer. */
@@ -80,8 +86,8 @@ export class ContinuousTrainer {
 
   async round(nowMs: number): Promise<RoundOutcome> {
     if (this.rows.length < this.o.minSamples) return { kind: "skipped", reason: `${this.rows.length} of ${this.o.minSamples} samples` };
-    const train: FeatureRow[] = [];
-    const validation: FeatureRow[] = [];
+    const train: FeatureRow[] = [...(this.o.base?.train ?? [])];
+    const validation: FeatureRow[] = [...(this.o.base?.validation ?? [])];
     let positives = 0;
     for (const r of this.rows) {
       const label = this.labelOf(r);
@@ -89,7 +95,9 @@ export class ContinuousTrainer {
       // Split by registered domain so one domain's names never sit on both sides.
       (splitOf(r.domain, this.o.validationSplit) === "validation" ? validation : train).push({ features: r.features, label });
     }
-    if (positives < this.o.minPositives) return { kind: "skipped", reason: `${positives} labelled threats, need ${this.o.minPositives}` };
+    if (positives < this.o.minPositives && this.o.base === undefined) {
+      return { kind: "skipped", reason: `${positives} labelled threats in the stream and no base data, need ${this.o.minPositives}` };
+    }
     const version = BigInt(Math.max(nowMs, Number(this.lastVersion) + 1));
     const result = await runTraining(train, validation, {
       ...DEFAULT_RUN_OPTIONS,

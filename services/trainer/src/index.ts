@@ -6,7 +6,12 @@ import { withDeadLetter } from "../../../lib/src/dead-letter.js";
 import { createConsumer, createProducer } from "../../../lib/src/kafka.js";
 import type { RunningService, ServiceContext } from "../../../lib/src/service-runtime.js";
 import { TOPICS } from "../../../lib/src/topics.js";
+import { existsSync } from "node:fs";
+import { loadBigramTable } from "../../../lib/src/model/bigram.js";
+import type { FeatureRow } from "./mlp-train.js";
 import { ContinuousTrainer } from "./continuous-trainer.js";
+import { DEFAULT_DATASET_OPTIONS, defaultDataPaths, loadTrainingNames } from "./datasets.js";
+import { nameRows } from "./name-features.js";
 import { ensureDevSigningKey } from "./dev-signing-key.js";
 import { DEFAULT_QUALITY_BAR } from "./validate.js";
 
@@ -18,6 +23,17 @@ const roundSeconds = new Histogram({ name: "stoq_trainer_round_seconds", help: "
 // A round needs this many labelled threats at least; fewer and the validation figures mean nothing.
 const MIN_POSITIVES = 20;
 const MAX_ROWS = 200_000;
+// A continuous round must stay short on a shared node: a few hundred names per DGA family and a few
+// thousand benign domains keep every family in view at a tenth of the offline training set.
+const BASE_PER_FAMILY = 500;
+const BASE_MAX_BENIGN = 5000;
+
+function baseRows(dir: string | null): { train: FeatureRow[]; validation: FeatureRow[] } | undefined {
+  if (dir === null || !existsSync(dir)) return undefined;
+  const names = loadTrainingNames(defaultDataPaths(dir), { ...DEFAULT_DATASET_OPTIONS, perFamily: BASE_PER_FAMILY, maxBenign: BASE_MAX_BENIGN });
+  const bigram = loadBigramTable();
+  return { train: nameRows(names.train, bigram), validation: nameRows(names.validation, bigram) };
+}
 
 export async function startTrainer(ctx: ServiceContext): Promise<RunningService> {
   const { config, log } = ctx;
@@ -32,6 +48,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
     quality: { ...DEFAULT_QUALITY_BAR, maxFalsePositiveRate: config.machine_learning.threat_detection.false_positive_tolerance },
     key: ensureDevSigningKey(config),
     minPositives: MIN_POSITIVES,
+    base: baseRows(config.model.base_data_dir),
   });
   const producer = createProducer(ctx.kafka, { logger: log });
   function follow<T>(groupId: string, topic: string, name: RecordName, handle: (value: T) => void) {
