@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { Kafka as KafkaJs, logLevel as kafkaJsLogLevel } from "kafkajs";
 import { Consumer, ProduceAcks, Producer, type Message } from "@platformatic/kafka";
-import { createAdmin, createConsumer, createProducer, createTransactionalProducer } from "../lib/src/kafka.js";
+import { closeOnSignals, createAdmin, createConsumer, createProducer, createTransactionalProducer } from "../lib/src/kafka.js";
 import { createLogger } from "../lib/src/log.js";
 import { stackEndpoints } from "../lib/src/stack-endpoints.js";
 
@@ -286,8 +286,19 @@ async function stoqDriver(brokers: string[]): Promise<Driver> {
   const txProducer = createTransactionalProducer(conn, `stoq-bench-stoq-${process.pid}`);
   return Promise.resolve({
     async produce(topic, values) {
-      // The module batches by itself: one call with everything, cut into requests of up to 768 KiB.
-      await producer.send(topic, values.map((value) => ({ value })));
+      // The module batches by itself (requests of up to 768 KiB); two calls stay outstanding so the next
+      // request is always queued, and 2 x 20000 records stay well inside the 100000-record backlog bound.
+      const outstanding: Promise<{ shed: number }>[] = [];
+      const check = (r: { shed: number }): void => {
+        if (r.shed > 0) throw new Error(`stoq producer shed ${r.shed} records`);
+      };
+      for (const batch of chunks(values, 20_000)) {
+        if (outstanding.length >= 2) check(await outstanding.shift()!);
+        const sent = producer.send(topic, batch.map((value) => ({ value })));
+        sent.catch(() => undefined);
+        outstanding.push(sent);
+      }
+      for (const sent of outstanding) check(await sent);
     },
     async produceInTransactions(topic, values, perTransaction) {
       let n = 0;
@@ -384,7 +395,12 @@ async function runWorker(client: ClientName, plan: Plan): Promise<void> {
   for (const [name, topic] of [["consume-p1", plan.topics.p1], ["consume-p6", plan.topics.p6]] as const) {
     cpu = process.cpuUsage();
     t0 = performance.now();
-    const assignedAt = await driver.consume(topic, `${topic}.${client}`, plan.records);
+    let timer: NodeJS.Timeout | undefined;
+    const assignedAt = await Promise.race([
+      driver.consume(topic, `${topic}.${client}`, plan.records),
+      new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`${client} ${name}: not all ${plan.records} records within 120 s`)), 120_000))),
+    ]);
+    clearTimeout(timer);
     const end = performance.now();
     // Same convention as ConsumerPerformance's fetch.nMsg.sec: the group join is reported, not counted.
     const seconds = (end - assignedAt) / 1000;
@@ -643,6 +659,8 @@ async function main(): Promise<void> {
 
   const admin = createAdmin({ brokers, clientId: "stoq-bench-admin" });
   const allTopics = [...plans.values()].flatMap((p) => Object.entries(p.topics));
+  // Interrupted runs delete their topics too; the pinned children get the same signal from the terminal.
+  const unregister = closeOnSignals([{ close: () => admin.deleteTopics(allTopics.map(([, t]) => t)) }], { logger: createLogger("bench", "warn") });
   try {
     await admin.createTopics(allTopics.map(([k, name]) => ({ name, partitions: k === "p6" ? 6 : 1 })));
     const results: CaseResult[] = [];
@@ -658,6 +676,7 @@ async function main(): Promise<void> {
     report(results, args.json, { runRecords: records, cpu: args.cpu, javaCpu, brokers: args.brokers });
     for (const s of skipped) process.stderr.write(`skipped ${s}\n`);
   } finally {
+    unregister();
     await admin.deleteTopics(allTopics.map(([, t]) => t)).catch(() => undefined);
     await admin.close();
   }
