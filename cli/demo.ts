@@ -39,6 +39,8 @@ export interface DemoOptions {
 }
 
 export interface DemoResult {
+  /** Packets of the generated background capture (the real captures add their own). */
+  readonly backgroundPackets: number;
   readonly records: Readonly<Record<string, number>>;
   readonly anomalies: readonly Anomaly[];
   readonly modelUpdates: readonly ModelUpdate[];
@@ -142,6 +144,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       [TOPICS.dns, TOPICS.flows, TOPICS.features, TOPICS.certs, TOPICS.aggregates, TOPICS.anomalies, TOPICS.modelUpdates, TOPICS.dlq].map((t) => [t, watch.count(t)]),
     );
     return {
+      backgroundPackets: packets.length,
       records,
       anomalies: watch.kept(TOPICS.anomalies).map((r) => r.value as Anomaly),
       modelUpdates: watch.kept(TOPICS.modelUpdates).map((r) => r.value as ModelUpdate),

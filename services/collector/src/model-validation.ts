@@ -5,7 +5,8 @@ import type { KeyObject } from "node:crypto";
 import type { ModelUpdate } from "../../../lib/src/avro.js";
 import { isStoqError, StoqError } from "../../../lib/src/errors.js";
 import { FEATURE_SPEC } from "../../../lib/src/model/features.js";
-import { MAX_HIDDEN, MAX_IN, modelShapeError, QUANT_RULES, type QuantModel } from "../../../lib/src/model/int8-mlp.js";
+import { modelShapeError, QUANT_RULES, type QuantModel } from "../../../lib/src/model/int8-mlp.js";
+import { quantModelFromUpdate } from "../../../lib/src/model/model-update.js";
 import { verifyModelUpdate } from "../../../lib/src/model/signing.js";
 
 /** Why an update was refused; the label of `stoq_model_updates_total{result=...}`. */
@@ -30,53 +31,23 @@ export class ModelRejected extends StoqError {
   }
 }
 
-const INT32_MIN = -(2 ** 31);
-const INT32_MAX = 2 ** 31 - 1;
 // The header's overflow argument holds for |b1|, |b2| < 2^30 (bpf/stoq_model.h).
 const BIAS_LIMIT = 2 ** 30;
 
-function int32s(name: string, values: readonly number[], expected: number, lo = INT32_MIN, hi = INT32_MAX): Int32Array {
-  if (values.length !== expected) throw new ModelRejected("shape", `${name} has ${values.length} values, expected ${expected}`);
-  const out = new Int32Array(expected);
-  values.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new ModelRejected("range", `${name}[${i}] = ${v} is not an integer in [${lo}, ${hi}]`);
-    out[i] = v;
-  });
-  return out;
-}
-
-function int8s(name: string, bytes: Buffer, expected: number): Int8Array {
-  if (bytes.length !== expected) throw new ModelRejected("shape", `${name} has ${bytes.length} weights, expected ${expected}`);
-  return new Int8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-}
-
-function scalar(name: string, v: number, lo: number, hi: number): number {
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new ModelRejected("range", `${name} = ${v} is not an integer in [${lo}, ${hi}]`);
-  return v;
-}
-
 /** The integer model of a decoded (already verified) update; throws ModelRejected on shape or range. */
 export function quantModelOf(u: ModelUpdate): QuantModel {
-  const nIn = scalar("n_in", u.n_in, 1, MAX_IN);
-  const nHidden = scalar("n_hidden", u.n_hidden, 1, MAX_HIDDEN);
-  if (!Number.isFinite(u.output_scale) || u.output_scale <= 0) throw new ModelRejected("range", `output_scale = ${u.output_scale} is not a positive finite number`);
-  const model: QuantModel = {
-    version: BigInt(u.version),
-    featureSpec: u.feature_spec,
-    nIn,
-    nHidden,
-    hMul: scalar("h_mul", u.h_mul, INT32_MIN, INT32_MAX),
-    hShift: scalar("h_shift", u.h_shift, 1, 31),
-    b2: scalar("b2", u.b2, -BIAS_LIMIT + 1, BIAS_LIMIT - 1),
-    threshold: scalar("threshold", u.threshold, INT32_MIN, INT32_MAX),
-    inZero: int32s("in_zero", u.in_zero, nIn),
-    inMul: int32s("in_mul", u.in_mul, nIn),
-    b1: int32s("b1", u.b1, nHidden, -BIAS_LIMIT + 1, BIAS_LIMIT - 1),
-    w1: int8s("w1", u.w1, nIn * nHidden),
-    w2: int8s("w2", u.w2, nHidden),
-  };
+  let model: QuantModel;
+  try {
+    model = quantModelFromUpdate(u);
+  } catch (e) {
+    throw new ModelRejected(/int32|version/.test(String(e)) ? "range" : "shape", isStoqError(e) ? e.message : String(e));
+  }
   const shape = modelShapeError(model);
   if (shape !== null) throw new ModelRejected("shape", shape);
+  for (const [name, v] of [["b2", model.b2], ...Array.from(model.b1, (b, i) => [`b1[${i}]`, b] as const)] as const) {
+    if (Math.abs(v) >= BIAS_LIMIT) throw new ModelRejected("range", `${name} = ${v}: biases must stay within ±2^30 so int32 accumulators cannot overflow`);
+  }
+  if (!Number.isFinite(u.output_scale) || u.output_scale <= 0) throw new ModelRejected("range", `output_scale = ${u.output_scale} is not a positive finite number`);
   return model;
 }
 
