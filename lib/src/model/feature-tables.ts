@@ -1,6 +1,6 @@
 // The constant lookup tables of feature_spec v1 (symbol map, reciprocals, n·log2 n, linear counting)
 // that make every nonlinear feature an integer table lookup, identical in the kernel and in TypeScript.
-// Kept in sync with docs/feature-spec.md and models/stoq_feature_tables_v1.h (generated from this file).
+// Kept in sync with docs/feature-spec.md and bpf/feature_tables.h (generated from this file).
 
 /** Symbols of the bigram alphabet: 0 is the virtual label boundary, bytes map to 1..39. */
 export const SYM_BOUNDARY = 0;

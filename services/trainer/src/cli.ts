@@ -1,24 +1,117 @@
-// Command line of the trainer's offline jobs: `npm run feature-spec` rebuilds the feature_spec v1
-// artifacts, `npm run train` trains, quantizes, validates and signs the shipped model.
+// Command line of the trainer's offline jobs: `npm run train` trains, quantizes, validates and signs the
+// shipped per-query model; `npm run feature-spec` rebuilds the feature_spec v1 bigram table.
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildBigramArtifact, writeFeatureHeader } from "./feature-spec-build.js";
+import { loadConfig } from "../../../lib/src/config.js";
+import { isStoqError } from "../../../lib/src/errors.js";
+import { ensureDevSigningKey } from "./dev-signing-key.js";
+import { buildBigramArtifact } from "./feature-spec-build.js";
+import { defaultNameModelOptions, trainNameModel } from "./name-model.js";
 
-const DATA = new URL("../../../../shared/data/", import.meta.url);
+const DATA_DIR = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
 
-const [command, ...rest] = process.argv.slice(2);
-if (command === "feature-spec") {
+const TRAIN_HELP = `npm run train -- [options]
+Trains the in-kernel per-query model (dns-query) on ../shared/data, validates it, signs it and writes
+models/dns-query.json (plus the public key models/dev-signing-key.pub.pem). Nothing is written when the
+model fails the quality bar (exit code 1).
+  --data DIR              shared data directory (default ${DATA_DIR})
+  --out FILE              model file (default models/dns-query.json)
+  --epochs N              training epochs (default 40)
+  --hidden N              hidden units, <= 64 (default model.hidden_units)
+  --per-family N          training names per DGA family (default 3000)
+  --max-benign N          cap benign registered domains per split part, 0 = all (default 0)
+  --seed N                seed of sampling, augmentation and initialisation (default 1)
+Config (STOQ_CONFIG_PATH or config/stoq.yaml): machine_learning.threat_detection.threat_threshold and
+false_positive_tolerance, machine_learning.continuous_learning.model_validation_split, model.name,
+model.hidden_units, and the signing key model.private_key_file (created there on first use).`;
+
+async function train(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: rest,
-    options: { benign: { type: "string", default: new URL("domains/benign.csv", DATA).pathname }, help: { type: "boolean" } },
+    args,
+    options: {
+      data: { type: "string", default: DATA_DIR },
+      out: { type: "string" },
+      epochs: { type: "string", default: "40" },
+      hidden: { type: "string" },
+      "per-family": { type: "string", default: "3000" },
+      "max-benign": { type: "string", default: "0" },
+      seed: { type: "string", default: "1" },
+      help: { type: "boolean", default: false },
+    },
   });
   if (values.help) {
-    console.log("npm run feature-spec -- [--benign FILE]: retrain the bigram table and regenerate models/stoq_feature_spec_v1.h");
-  } else {
-    buildBigramArtifact(values.benign);
-    writeFeatureHeader();
-    console.log("wrote models/feature-spec-v1.json and models/stoq_feature_spec_v1.h");
+    console.log(TRAIN_HELP);
+    return 0;
   }
-} else {
-  console.error(`unknown command "${command ?? ""}": use feature-spec or train`);
-  process.exitCode = 2;
+  const full = loadConfig();
+  const config = full.machine_learning;
+  const opts = defaultNameModelOptions(values.data);
+  const int = (name: string, v: string, lo: number, hi: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new Error(`--${name} ${v}: expected an integer in ${lo}..${hi}`);
+    return n;
+  };
+  const seed = int("seed", values.seed, 0, 2 ** 31);
+  const run = {
+    ...opts,
+    out: values.out ?? opts.out,
+    publicKeyOut: values.out === undefined ? opts.publicKeyOut : null,
+    dataset: {
+      ...opts.dataset,
+      validationSplit: config.continuous_learning.model_validation_split,
+      perFamily: int("per-family", values["per-family"], 1, 100_000),
+      maxBenign: int("max-benign", values["max-benign"], 0, 10_000_000),
+      seed,
+    },
+    modelName: full.model.name,
+    train: {
+      ...opts.train,
+      epochs: int("epochs", values.epochs, 1, 1000),
+      nHidden: values.hidden === undefined ? full.model.hidden_units : int("hidden", values.hidden, 1, 64),
+      seed,
+    },
+    threatThreshold: config.threat_detection.threat_threshold,
+    quality: { ...opts.quality, maxFalsePositiveRate: config.threat_detection.false_positive_tolerance },
+    log: (m: string) => console.error(m),
+  };
+  const key = ensureDevSigningKey(full);
+  const { result, message } = await trainNameModel(run, key);
+  if (message === null) {
+    console.error(`model refused by the quality bar: ${result.failures.join("; ")}`);
+    return 1;
+  }
+  console.log(JSON.stringify({ model: run.modelName, version: String(result.quant.version), out: run.out, key_id: key.keyId, ...result.validation }));
+  return 0;
 }
+
+function featureSpec(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: { benign: { type: "string", default: `${DATA_DIR}/domains/benign.csv` }, help: { type: "boolean", default: false } },
+  });
+  if (values.help) {
+    console.log("npm run feature-spec -- [--benign FILE]: retrain the feature_spec v1 bigram table (models/feature-spec-v1.json)");
+    return 0;
+  }
+  buildBigramArtifact(values.benign);
+  console.log("wrote models/feature-spec-v1.json");
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === "train") return train(rest);
+  if (command === "feature-spec") return featureSpec(rest);
+  console.error(`unknown command "${command ?? ""}": use train or feature-spec`);
+  return 2;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    console.error(isStoqError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  },
+);

@@ -1,14 +1,9 @@
-// Builds the feature_spec v1 artifacts: the benign bigram table (models/feature-spec-v1.json) from the
-// non-held-out benign names, and the C header the kernel includes (models/stoq_feature_spec_v1.h).
-// Deterministic: the same benign file always gives the same bytes.
+// Builds the feature_spec v1 bigram artifact (models/feature-spec-v1.json) from the non-held-out benign
+// names. Deterministic: the same benign file always gives the same bytes.
 import { writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { bigramArtifact, loadBigramTable, trainBigramTable, FEATURE_SPEC_ARTIFACT } from "../../../lib/src/model/bigram.js";
-import { renderFeatureHeader } from "../../../lib/src/model/c-header.js";
+import { bigramArtifact, trainBigramTable, FEATURE_SPEC_ARTIFACT } from "../../../lib/src/model/bigram.js";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { readCsvRecords, requireColumn } from "../../../lib/src/model/labelled-csv.js";
-
-export const FEATURE_HEADER = fileURLToPath(new URL("../../../models/stoq_feature_spec_v1.h", import.meta.url));
 
 /** Trains the table on every benign name outside the held-out split and writes the JSON artifact. */
 export function buildBigramArtifact(benignCsv: string, out: string = FEATURE_SPEC_ARTIFACT): void {
@@ -16,8 +11,4 @@ export function buildBigramArtifact(benignCsv: string, out: string = FEATURE_SPE
   const table = trainBigramTable(names);
   const artifact = bigramArtifact(table, "domains/benign.csv (non-held-out split, see lib/src/model/dataset-split.ts)", names.length);
   writeFileSync(out, JSON.stringify(artifact) + "\n");
-}
-
-export function writeFeatureHeader(out: string = FEATURE_HEADER, artifact: string = FEATURE_SPEC_ARTIFACT): void {
-  writeFileSync(out, renderFeatureHeader(loadBigramTable(artifact)));
 }

@@ -1,0 +1,148 @@
+// The TypeScript mirror of struct stoq_model and struct stoq_control (bpf/stoq_model.h): field offsets,
+// sizes, and (de)serialization to the exact little-endian map value bytes the collector writes.
+// Kept in sync with bpf/stoq_model.h; the collector's BTF layout test fails when the two drift.
+import { StoqError } from "../errors.js";
+import { MAX_HIDDEN, MAX_IN, modelShapeError, type QuantModel } from "./int8-mlp.js";
+
+export interface FieldLayout {
+  readonly offset: number;
+  /** Bytes of the whole field (the whole array for array fields). */
+  readonly size: number;
+}
+
+/*
+ * struct stoq_model (2664 bytes, 8-byte aligned), little-endian:
+ *   0 u64 version | 8 u32 feature_spec | 12 u32 n_in | 16 u32 n_hidden | 20 s32 h_mul | 24 u32 h_shift
+ *   28 s32 b2 | 32 s32 threshold | 36 u32 _pad | 40 s32 in_zero[32] | 168 s32 in_mul[32] | 296 s32 b1[64]
+ *   552 s8 w1[64][32] | 2600 s8 w2[64]
+ */
+export const MODEL_LAYOUT = {
+  size: 2664,
+  fields: {
+    version: { offset: 0, size: 8 },
+    feature_spec: { offset: 8, size: 4 },
+    n_in: { offset: 12, size: 4 },
+    n_hidden: { offset: 16, size: 4 },
+    h_mul: { offset: 20, size: 4 },
+    h_shift: { offset: 24, size: 4 },
+    b2: { offset: 28, size: 4 },
+    threshold: { offset: 32, size: 4 },
+    _pad: { offset: 36, size: 4 },
+    in_zero: { offset: 40, size: 4 * MAX_IN },
+    in_mul: { offset: 168, size: 4 * MAX_IN },
+    b1: { offset: 296, size: 4 * MAX_HIDDEN },
+    w1: { offset: 552, size: MAX_HIDDEN * MAX_IN },
+    w2: { offset: 2600, size: MAX_HIDDEN },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+/* struct stoq_control (16 bytes): 0 u32 active | 4 u32 mode | 8 u32 shadow | 12 u32 _pad */
+export const CONTROL_LAYOUT = {
+  size: 16,
+  fields: {
+    active: { offset: 0, size: 4 },
+    mode: { offset: 4, size: 4 },
+    shadow: { offset: 8, size: 4 },
+    _pad: { offset: 12, size: 4 },
+  },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
+
+export const MODEL_SLOT = { A: 0, B: 1, SHADOW: 2 } as const;
+export const MODEL_SLOTS = 3;
+export const MODE = { observe: 0, shadow: 1, enforce: 2 } as const;
+export type Mode = keyof typeof MODE;
+
+export interface Control {
+  active: number;
+  mode: number;
+  shadow: number;
+}
+
+const F = MODEL_LAYOUT.fields;
+
+/**
+ * The map value of one slot. Unused inputs, units and weights are zero, so the bytes of a model are a
+ * function of the model alone (what the signature covers downstream is the record, not these bytes).
+ */
+export function encodeModel(m: QuantModel): Buffer {
+  const err = modelShapeError(m);
+  if (err !== null) throw new StoqError("MODEL_REJECTED", `model cannot be laid out: ${err}`);
+  const b = Buffer.alloc(MODEL_LAYOUT.size);
+  b.writeBigUInt64LE(m.version, F.version.offset);
+  b.writeUInt32LE(m.featureSpec, F.feature_spec.offset);
+  b.writeUInt32LE(m.nIn, F.n_in.offset);
+  b.writeUInt32LE(m.nHidden, F.n_hidden.offset);
+  b.writeInt32LE(m.hMul, F.h_mul.offset);
+  b.writeUInt32LE(m.hShift, F.h_shift.offset);
+  b.writeInt32LE(m.b2, F.b2.offset);
+  b.writeInt32LE(m.threshold, F.threshold.offset);
+  for (let i = 0; i < m.nIn; i++) {
+    b.writeInt32LE(m.inZero[i]!, F.in_zero.offset + 4 * i);
+    b.writeInt32LE(m.inMul[i]!, F.in_mul.offset + 4 * i);
+  }
+  for (let j = 0; j < m.nHidden; j++) {
+    b.writeInt32LE(m.b1[j]!, F.b1.offset + 4 * j);
+    b.writeInt8(m.w2[j]!, F.w2.offset + j);
+    for (let i = 0; i < m.nIn; i++) b.writeInt8(m.w1[j * m.nIn + i]!, F.w1.offset + j * MAX_IN + i);
+  }
+  return b;
+}
+
+/** Reads a slot back; arrays come out sized n_in / n_hidden, w1 packed [n_hidden][n_in]. */
+export function decodeModel(b: Uint8Array): QuantModel {
+  if (b.length !== MODEL_LAYOUT.size) {
+    throw new StoqError("MODEL_REJECTED", `a stoq_model value is ${MODEL_LAYOUT.size} bytes, got ${b.length}`);
+  }
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const nIn = Math.min(buf.readUInt32LE(F.n_in.offset), MAX_IN);
+  const nHidden = Math.min(buf.readUInt32LE(F.n_hidden.offset), MAX_HIDDEN);
+  const inZero = new Int32Array(nIn);
+  const inMul = new Int32Array(nIn);
+  const b1 = new Int32Array(nHidden);
+  const w1 = new Int8Array(nHidden * nIn);
+  const w2 = new Int8Array(nHidden);
+  for (let i = 0; i < nIn; i++) {
+    inZero[i] = buf.readInt32LE(F.in_zero.offset + 4 * i);
+    inMul[i] = buf.readInt32LE(F.in_mul.offset + 4 * i);
+  }
+  for (let j = 0; j < nHidden; j++) {
+    b1[j] = buf.readInt32LE(F.b1.offset + 4 * j);
+    w2[j] = buf.readInt8(F.w2.offset + j);
+    for (let i = 0; i < nIn; i++) w1[j * nIn + i] = buf.readInt8(F.w1.offset + j * MAX_IN + i);
+  }
+  return {
+    version: buf.readBigUInt64LE(F.version.offset),
+    featureSpec: buf.readUInt32LE(F.feature_spec.offset),
+    nIn,
+    nHidden,
+    hMul: buf.readInt32LE(F.h_mul.offset),
+    hShift: buf.readUInt32LE(F.h_shift.offset),
+    b2: buf.readInt32LE(F.b2.offset),
+    threshold: buf.readInt32LE(F.threshold.offset),
+    inZero,
+    inMul,
+    b1,
+    w1,
+    w2,
+  };
+}
+
+export function encodeControl(c: Control): Buffer {
+  const b = Buffer.alloc(CONTROL_LAYOUT.size);
+  b.writeUInt32LE(c.active, CONTROL_LAYOUT.fields.active.offset);
+  b.writeUInt32LE(c.mode, CONTROL_LAYOUT.fields.mode.offset);
+  b.writeUInt32LE(c.shadow, CONTROL_LAYOUT.fields.shadow.offset);
+  return b;
+}
+
+export function decodeControl(b: Uint8Array): Control {
+  if (b.length !== CONTROL_LAYOUT.size) {
+    throw new StoqError("MODEL_REJECTED", `a stoq_control value is ${CONTROL_LAYOUT.size} bytes, got ${b.length}`);
+  }
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    active: buf.readUInt32LE(CONTROL_LAYOUT.fields.active.offset),
+    mode: buf.readUInt32LE(CONTROL_LAYOUT.fields.mode.offset),
+    shadow: buf.readUInt32LE(CONTROL_LAYOUT.fields.shadow.offset),
+  };
+}

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { ModelUpdate } from "../../src/avro.js";
+import { isStoqError } from "../../src/errors.js";
+import { modelUpdateOf, quantModelFromUpdate } from "../../src/model/model-update.js";
+import type { QuantModel } from "../../src/model/int8-mlp.js";
+
+const model: QuantModel = {
+  version: 7n,
+  featureSpec: 1,
+  nIn: 2,
+  nHidden: 1,
+  hMul: 3,
+  hShift: 4,
+  b2: 5,
+  threshold: 6,
+  inZero: Int32Array.of(1, 2),
+  inMul: Int32Array.of(3, 4),
+  b1: Int32Array.of(9),
+  w1: Int8Array.of(-1, 1),
+  w2: Int8Array.of(-128),
+};
+const meta = { modelName: "m", createdAtMs: 1, threatThreshold: 0.85, outputScale: 0.5, metrics: {} };
+
+function update(over: Partial<ModelUpdate> = {}): ModelUpdate {
+  return { ...modelUpdateOf(model, meta), signing_key_id: "k", signature: Buffer.alloc(64), ...over };
+}
+
+test("model -> update -> model is the identity", () => {
+  assert.deepEqual(quantModelFromUpdate(update()), model);
+});
+
+test("an update of the wrong shape, spec or range is refused, naming the field", () => {
+  const cases: [Partial<ModelUpdate>, RegExp][] = [
+    [{ feature_spec: 2 }, /feature_spec 2/],
+    [{ quant_rules: 2 }, /quant_rules 2/],
+    [{ n_in: 33 }, /n_in 33/],
+    [{ n_hidden: 65 }, /n_hidden 65/],
+    [{ h_shift: 0 }, /h_shift 0/],
+    [{ h_shift: 32 }, /h_shift 32/],
+    [{ w1: Buffer.alloc(3) }, /w1 has 3 bytes/],
+    [{ w2: Buffer.alloc(2) }, /w2 has 2 bytes/],
+    [{ in_zero: [1] }, /in_zero has 1 values/],
+    [{ b1: [2 ** 31] }, /b1 holds 2147483648/],
+    [{ h_mul: 1.5 }, /h_mul\/b2\/threshold holds 1.5/],
+    [{ version: 0 }, /version 0/],
+  ];
+  for (const [over, re] of cases) {
+    assert.throws(() => quantModelFromUpdate(update(over)), (e) => isStoqError(e, "MODEL_REJECTED") && re.test(e.message), JSON.stringify(over));
+  }
+});

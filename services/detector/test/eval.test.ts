@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { splitOf } from "../../../lib/src/model/dataset-split.js";
+import { readCsvRecords } from "../../../lib/src/model/labelled-csv.js";
+import { QueryNameModel } from "../src/dga.js";
+import { evalDga, evalFalsePositives, evalTunnel, readDomains, readTunnelQueries } from "../src/eval.js";
+
+const SHARED = new URL("../../../../shared/data/", import.meta.url).pathname;
+const model = new QueryNameModel();
+
+/** A deterministic held-out sample: registered domains the trainer never read. */
+function heldout(): { benign: string[]; dga: { name: string; family: string }[] } {
+  const benign = readCsvRecords(`${SHARED}domains/benign.csv`)
+    .map((r) => r.domain!)
+    .filter((d) => splitOf(d, 0) === "heldout")
+    .filter((_, i) => i % 4 === 0);
+  const perFamily = new Map<string, number>();
+  const dga: { name: string; family: string }[] = [];
+  for (const r of readCsvRecords(`${SHARED}domains/dga.csv`)) {
+    const n = perFamily.get(r.family!) ?? 0;
+    if (n >= 100 || splitOf(r.domain!, 0) !== "heldout") continue;
+    perFamily.set(r.family!, n + 1);
+    dga.push({ name: r.domain!, family: r.family! });
+  }
+  return { benign, dga };
+}
+
+test("DGA on a held-out sample: AUC above its floor, int8 within 0.005 of float, every family reported", () => {
+  const { benign, dga } = heldout();
+  assert.ok(benign.length > 3000 && dga.length > 1000);
+  const q = evalDga(model, benign, dga, "int8");
+  const f = evalDga(model, benign, dga, "float");
+  assert.ok(q.auc > 0.96, `int8 AUC ${q.auc}`);
+  assert.ok(Math.abs(q.auc - f.auc) <= 0.005, `int8 ${q.auc} float ${f.auc}`);
+  assert.equal(Object.keys(q.per_family_recall).length, 21);
+  assert.ok(q.fpr_at_threshold < 0.01, `FPR at the deployed threshold ${q.fpr_at_threshold}`);
+  assert.ok(q["tpr_at_fpr_1e-2"] >= q["tpr_at_fpr_1e-3"]);
+});
+
+test("tunnels on the netrack test split: recall and precision above their floors at the deployed threshold", () => {
+  const rows = readTunnelQueries(`${SHARED}dns-tunnel/netrack/test.csv`).filter((_, i) => i % 5 === 0);
+  const r = evalTunnel(model, rows, "int8");
+  assert.equal(r.n, rows.length);
+  assert.ok(r.recall > 0.9, JSON.stringify(r));
+  assert.ok(r.precision > 0.9, JSON.stringify(r));
+});
+
+test("false positives on ThreatFox legit names stay under 1 %", () => {
+  const legit = readCsvRecords(`${SHARED}domains/threatfox/dev.csv`)
+    .filter((r, i) => r.label === "legit" && i % 4 === 0)
+    .map((r) => r.input!);
+  const r = evalFalsePositives(model, "dev.csv", legit, "int8");
+  assert.ok(r.fpr < 0.01, JSON.stringify(r));
+});
+
+test("readers: header name,label with commas in names, netrack's headerless label,qname, ThreatFox input column", () => {
+  const dir = mkdtempSync(join(tmpdir(), "stoq-eval-"));
+  try {
+    writeFileSync(join(dir, "a.csv"), 'name,label\n"a,b.example.com",1\nwww.example.com,0\nbad,x\n');
+    assert.deepEqual(readTunnelQueries(join(dir, "a.csv")), [
+      { name: "a,b.example.com", label: 1 },
+      { name: "www.example.com", label: 0 },
+    ]);
+    writeFileSync(join(dir, "b.csv"), "1,q+a,b.hidemyself.org.\n0,google.com.\n");
+    assert.deepEqual(readTunnelQueries(join(dir, "b.csv")), [
+      { name: "q+a,b.hidemyself.org.", label: 1 },
+      { name: "google.com.", label: 0 },
+    ]);
+    writeFileSync(join(dir, "c.csv"), "what,ever\n1,2\n");
+    assert.throws(() => readTunnelQueries(join(dir, "c.csv")), /name \(or qname\) and label/);
+    writeFileSync(join(dir, "d.csv"), "input,class,label\nx.com,QakBot,malicious\n");
+    assert.deepEqual(readDomains(join(dir, "d.csv")), [{ name: "x.com", family: "QakBot" }]);
+    writeFileSync(join(dir, "e.csv"), "host\nx.com\n");
+    assert.throws(() => readDomains(join(dir, "e.csv")), /no "domain" column/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { floatInputs, floatLogit } from "../../../lib/src/model/float-mlp.js";
+import { quantizeInputs } from "../../../lib/src/model/int8-mlp.js";
+import { rocAuc } from "../../../lib/src/model/metrics.js";
+import { seededRandom } from "../src/datasets.js";
+import { DEFAULT_TRAIN_OPTIONS, calibrateInputs, trainFloatModel, type FeatureRow } from "../src/mlp-train.js";
+
+test("calibration: small ranges kept whole (a rare flag survives), wide ranges cut at quantiles, constants off", () => {
+  const rows: FeatureRow[] = Array.from({ length: 10000 }, (_, i) => ({
+    features: [i === 0 ? 1 : 0, i % 50, i === 5 ? 1e6 : i, 7],
+    label: 0,
+  }));
+  const cal = calibrateInputs(rows, 4, 0.001);
+  // flag: zero 0, 1 -> 127; 0..49: zero 24, half 25, 49 -> 127 and 0 -> -122
+  assert.deepEqual(Array.from(quantizeInputs(cal, [1, 49, 0, 7]).subarray(0, 2)), [127, 127]);
+  assert.deepEqual(Array.from(quantizeInputs(cal, [0, 0, 0, 7]).subarray(0, 2)), [0, -122]);
+  // wide feature: 0.1% .. 99.9% quantiles ~ 10 .. 9989; the outlier saturates
+  assert.equal(quantizeInputs(cal, [0, 0, 1e6, 0])[2], 127);
+  assert.equal(quantizeInputs(cal, [0, 0, 5000, 0])[2], 0);
+  assert.equal(cal.inMul[3], 0);
+});
+
+test("a small run learns a separable problem in seconds and the folded model reads x / 127", async () => {
+  const rnd = seededRandom(9);
+  const rows: FeatureRow[] = Array.from({ length: 400 }, () => {
+    const a = Math.floor(rnd() * 100);
+    const b = Math.floor(rnd() * 100);
+    return { features: [a, b, Math.floor(rnd() * 10)], label: a + b > 100 ? 1 : 0 };
+  });
+  const t0 = Date.now();
+  const r = await trainFloatModel(rows, { ...DEFAULT_TRAIN_OPTIONS, nIn: 3, nHidden: 8, epochs: 60, batchSize: 64, learningRate: 0.01 });
+  assert.ok(Date.now() - t0 < 60_000);
+  const s = rows.map((x) => floatLogit(r.model, floatInputs(r.calibration, x.features)));
+  const auc = rocAuc(
+    s.filter((_, i) => rows[i]!.label === 1),
+    s.filter((_, i) => rows[i]!.label === 0),
+  );
+  assert.ok(auc > 0.97, `AUC ${auc}`);
+  assert.equal(r.model.w1.length, 3 * 8);
+  assert.ok(Number.isFinite(r.finalLoss));
+});

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { floatInputs, floatLogit, sigmoid, type FloatModel, type InputCalibration } from "../../../lib/src/model/float-mlp.js";
+import { score } from "../../../lib/src/model/int8-mlp.js";
+import { seededRandom } from "../src/datasets.js";
+import type { FeatureRow } from "../src/mlp-train.js";
+import { quantizeModel } from "../src/quantize.js";
+
+const nIn = 6;
+const nHidden = 12;
+const rnd = seededRandom(3);
+const gauss = (): number => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+const float: FloatModel = {
+  nIn,
+  nHidden,
+  w1: Array.from({ length: nIn * nHidden }, () => gauss()),
+  b1: Array.from({ length: nHidden }, () => 0.3 * gauss()),
+  w2: Array.from({ length: nHidden }, () => gauss()),
+  b2: -0.5,
+};
+// Features in 0..1000; calibration maps 500 +- 500 onto -127..127.
+const cal: InputCalibration = { nIn, inZero: new Int32Array(nIn).fill(500), inMul: new Int32Array(nIn).fill(Math.round((127 * 65536) / 500)) };
+const rows: FeatureRow[] = Array.from({ length: 3000 }, () => ({ features: Array.from({ length: nIn }, () => Math.floor(rnd() * 1001)), label: 0 }));
+
+function errors(hiddenQuantile: number): { mean: number; max: number; range: number } {
+  const { quant, outputScale } = quantizeModel(float, cal, rows, { threatThreshold: 0.85, hiddenQuantile, version: 1n, featureSpec: 1 });
+  assert.ok(quant.hShift >= 1 && quant.hShift <= 31);
+  let sum = 0;
+  let max = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of rows) {
+    const lf = floatLogit(float, floatInputs(cal, r.features));
+    const e = Math.abs(lf - score(quant, r.features) * outputScale);
+    sum += e;
+    max = Math.max(max, e);
+    lo = Math.min(lo, lf);
+    hi = Math.max(hi, lf);
+  }
+  return { mean: sum / rows.length, max, range: hi - lo };
+}
+
+test("int8 scores track the float logits: mean error under 0.5 % of the logit range, max under 1 % without clipping", () => {
+  const clipped = errors(0.9999);
+  assert.ok(clipped.mean < 0.005 * clipped.range, JSON.stringify(clipped));
+  const full = errors(1);
+  assert.ok(full.max < 0.01 * full.range, JSON.stringify(full));
+});
+
+test("the integer threshold is the smallest output whose probability reaches threat_threshold", () => {
+  for (const p of [0.5, 0.85, 0.99]) {
+    const { quant, outputScale } = quantizeModel(float, cal, rows, { threatThreshold: p, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
+    assert.ok(sigmoid(quant.threshold * outputScale) >= p - 1e-12);
+    assert.ok(sigmoid((quant.threshold - 1) * outputScale) < p);
+  }
+});
+
+test("equalization keeps the function: a unit with tiny activations still reaches the int8 range", () => {
+  const scaled: FloatModel = { ...float, w1: float.w1.map((v, k) => (Math.floor(k / nIn) === 0 ? v * 1e-3 : v)), b1: float.b1.map((v, j) => (j === 0 ? v * 1e-3 : v)), w2: float.w2.map((v, j) => (j === 0 ? v * 1e3 : v)) };
+  const a = quantizeModel(float, cal, rows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
+  const b = quantizeModel(scaled, cal, rows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
+  let same = 0;
+  for (const r of rows.slice(0, 500)) if (Math.abs(score(a.quant, r.features) * a.outputScale - score(b.quant, r.features) * b.outputScale) < 0.05) same++;
+  assert.ok(same >= 490, `${same} of 500 agree`);
+});
