@@ -87,8 +87,13 @@ export class StoqKernel {
     });
     obj.load();
     const k = new StoqKernel(obj);
-    if (opts.bigram ?? true) obj.map("stoq_bigrams").update(u32(0), bigramBytes(loadBigramTable()));
+    if (opts.bigram ?? true) k.loadBigram();
     return k;
+  }
+
+  /** Writes the feature_spec bigram table (models/feature-spec-v1.json) as the collector does. */
+  loadBigram(): void {
+    this.obj.map("stoq_bigrams").update(u32(0), bigramBytes(loadBigramTable()));
   }
 
   program(hook: Hook): BpfProgram {
@@ -149,6 +154,18 @@ export class StoqKernel {
 
   setControl(c: Control): void {
     this.obj.map("stoq_control").update(u32(0), encodeControl(c));
+  }
+
+  /** Forgets every flow, source, server fact and admission stamp, so the next packets meet a fresh node. */
+  reset(): void {
+    for (const name of ["stoq_flows4", "stoq_flows6", "stoq_sources4", "stoq_sources6", "stoq_servers"]) {
+      const m = this.obj.map(name);
+      const keys = [...m.keys()];
+      if (keys.length > 0) m.deleteBatch(keys);
+    }
+    const admit = this.obj.map("stoq_admit");
+    const keys = Array.from({ length: admit.maxEntries }, (_, i) => u32(i));
+    admit.updateBatch(keys, keys.map(() => Buffer.alloc(admit.valueSize)));
   }
 
   flows(): Flow[] {

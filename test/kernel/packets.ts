@@ -22,6 +22,8 @@ export interface Ipv4Spec {
   proto?: number;
   /** Total length as written in the header; default the real length. */
   totalLength?: number;
+  /** Header length in 32-bit words as written; default the real one. */
+  ihl?: number;
 }
 
 export interface Ipv6ExtSpec {
@@ -80,7 +82,8 @@ export interface TlsHelloSpec {
   sni?: string;
   /** Extensions placed before server_name, each of this many bytes (pushes the SNI deeper). */
   padBefore?: number[];
-  /** Keep only the first n bytes of the record (the rest "arrives in a later segment"). */
+  /** Keep only bytes [from, cut) of the record: a segment of a hello split across several. */
+  from?: number;
   cut?: number;
 }
 
@@ -182,7 +185,7 @@ export function tlsClientHello(t: TlsHelloSpec): Buffer {
   rec.writeUInt16BE(0x0301, 1);
   rec.writeUInt16BE(hs.length + body.length, 3);
   const whole = Buffer.concat([rec, hs, body]);
-  return t.cut === undefined ? whole : whole.subarray(0, t.cut);
+  return whole.subarray(t.from ?? 0, t.cut ?? whole.length);
 }
 
 const TCP_FLAG_BITS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20, E: 0x40, C: 0x80 };
@@ -225,14 +228,26 @@ function ipv6Ext(e: Ipv6ExtSpec, next: number): Buffer {
   return b;
 }
 
+/** Where each layer of a built frame starts (-1 when absent). */
+export interface Layers {
+  l3: number;
+  l4: number;
+  payload: number;
+}
+
 /** The whole frame of a spec. */
 export function buildPacket(s: PacketSpec): Buffer {
+  return buildPacketLayers(s).frame;
+}
+
+export function buildPacketLayers(s: PacketSpec): { frame: Buffer; layers: Layers } {
   let payload: Buffer = Buffer.alloc(0);
   if (s.dns) payload = dnsMessage(s.dns);
   if (s.tlsClientHello) payload = tlsClientHello(s.tlsClientHello);
   if (s.payloadHex) payload = Buffer.concat([payload, Buffer.from(s.payloadHex, "hex")]);
 
   let l4: Buffer = payload;
+  let l4Header = 0;
   let proto = 59; // IPPROTO_NONE
   if (s.udp) {
     const u = Buffer.alloc(8);
@@ -240,18 +255,22 @@ export function buildPacket(s: PacketSpec): Buffer {
     u.writeUInt16BE(s.udp.dport, 2);
     u.writeUInt16BE(s.udp.length ?? 8 + payload.length, 4);
     l4 = Buffer.concat([u, payload]);
+    l4Header = 8;
     proto = 17;
   } else if (s.tcp) {
-    l4 = Buffer.concat([tcpHeader(s.tcp), payload]);
+    const th = tcpHeader(s.tcp);
+    l4 = Buffer.concat([th, payload]);
+    l4Header = th.length;
     proto = 6;
   }
 
   let l3: Buffer;
+  let l3Header = 0;
   let etherType: number;
   if (s.ipv4) {
     const opts = pad4(Buffer.from(s.ipv4.options ?? "", "hex"));
     const h = Buffer.alloc(20 + opts.length);
-    h[0] = 0x40 | (h.length / 4);
+    h[0] = 0x40 | (s.ipv4.ihl ?? h.length / 4);
     h.writeUInt16BE(s.ipv4.totalLength ?? h.length + l4.length, 2);
     h.writeUInt16BE(0x4242, 4);
     h.writeUInt16BE(((s.ipv4.moreFragments ? 1 : 0) << 13) | (s.ipv4.fragOffset ?? 0), 6);
@@ -262,6 +281,7 @@ export function buildPacket(s: PacketSpec): Buffer {
     opts.copy(h, 20);
     h.writeUInt16BE(~sum16(h) & 0xffff, 10);
     l3 = Buffer.concat([h, l4]);
+    l3Header = h.length;
     etherType = ETH_P_IP;
   } else if (s.ipv6) {
     const exts = s.ipv6.ext ?? [];
@@ -280,6 +300,7 @@ export function buildPacket(s: PacketSpec): Buffer {
     encodeAddr16(s.ipv6.src).copy(h, 8);
     encodeAddr16(s.ipv6.dst).copy(h, 24);
     l3 = Buffer.concat([h, body]);
+    l3Header = 40 + body.length - l4.length;
     etherType = ETH_P_IPV6;
   } else {
     l3 = Buffer.from(s.l3Hex ?? "", "hex");
@@ -301,5 +322,10 @@ export function buildPacket(s: PacketSpec): Buffer {
   MAC_A.copy(eth, 6);
   const types = Buffer.alloc(2);
   types.writeUInt16BE(s.eth?.type ?? etherType);
-  return Buffer.concat([eth, tag, types, l3]);
+  const frame = Buffer.concat([eth, tag, types, l3]);
+  const l3At = 14 + tag.length;
+  const ip = s.ipv4 !== undefined || s.ipv6 !== undefined;
+  const l4At = ip ? l3At + l3Header : -1;
+  const hasL4 = ip && (s.udp !== undefined || s.tcp !== undefined);
+  return { frame, layers: { l3: l3At, l4: hasL4 ? l4At : -1, payload: hasL4 ? l4At + l4Header : -1 } };
 }
