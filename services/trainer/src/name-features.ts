@@ -12,28 +12,28 @@ export interface NameRow extends FeatureRow {
 
 /**
  * benignPrior: the share of the total loss weight carried by benign names; the two threat kinds share
- * the rest equally, and within DGA every family weighs the same (the observed families hold ~200 names,
- * the generated ones thousands). Threats are rare on a real network, so a benign-heavy prior keeps the
- * false positive rate at the deployed threat_threshold low.
+ * the rest equally (DGA names by count: weighting every family equally raised the small observed
+ * families' recall but lowered validation AUC, 0.985 against 0.989). Threats are rare on a real network,
+ * so a benign-heavy prior keeps the false positive rate at the deployed threat_threshold low.
  */
 export function nameRows(names: readonly LabelledName[], bigram: Int16Array, benignPrior = 0.8): NameRow[] {
   const rows: NameRow[] = [];
   let benign = 0;
   let tunnels = 0;
-  const families = new Map<string, number>();
+  let dga = 0;
   for (const n of names) {
     const f = nameFeaturesOf(n.name, bigram);
     if (f === null) continue;
     rows.push({ features: f, label: n.label, name: n.name, kind: n.kind, family: n.family });
     if (n.kind === "benign") benign++;
     else if (n.kind === "tunnel") tunnels++;
-    else families.set(n.family, (families.get(n.family) ?? 0) + 1);
+    else dga++;
   }
   const threat = (Math.max(benign, 1) * (1 - benignPrior)) / benignPrior / 2;
   for (const r of rows) {
     if (r.kind === "benign") r.weight = 1;
     else if (r.kind === "tunnel") r.weight = threat / tunnels;
-    else r.weight = threat / families.size / families.get(r.family)!;
+    else r.weight = threat / dga;
   }
   return rows;
 }
