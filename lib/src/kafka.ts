@@ -84,8 +84,8 @@ export function errorKind(error: unknown): string {
   if (isStoqError(error)) return error.code;
   if (error instanceof Error && GenericError.isGenericError(error)) {
     const inner = error instanceof AggregateError ? (error.errors as unknown[]).at(-1) : undefined;
-    const apiCode = (error as { apiCode?: unknown }).apiCode ?? (error as { apiId?: unknown }).apiId;
-    return inner !== undefined ? errorKind(inner) : `${error.code}${typeof apiCode === "string" ? `:${apiCode}` : ""}`;
+    const apiId = (error as { apiId?: unknown }).apiId;
+    return inner !== undefined ? errorKind(inner) : `${error.code}${typeof apiId === "string" ? `:${apiId}` : ""}`;
   }
   return error instanceof Error ? error.name : typeof error;
 }
@@ -321,6 +321,15 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions =
     settle(q, "shed");
   }
 
+  // Closing with the broker away: what is in hand is shed, not retried past the close deadline.
+  function shedAll(request: Queued[]): void {
+    for (const q of request) {
+      shed++;
+      shedCounter.inc({ topic: q.topic });
+      settle(q, "shed");
+    }
+  }
+
   function compact(): void {
     if (head > 4096 && head * 2 > queue.length) {
       queue = queue.slice(head);
@@ -375,7 +384,11 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions =
             outageLogged = false;
             break;
           } catch (error) {
-            if (!isRetriable(error) || client.closed) {
+            if (closed) {
+              shedAll(request);
+              break;
+            }
+            if (!isRetriable(error)) {
               const failure = new StoqError("KAFKA_RECORD_REJECTED", `kafka: ${request.length} records refused: ${describe(error)}`, { cause: error });
               log.error({ err: describe(error), records: request.length }, "kafka: records refused for good");
               for (const q of request) {
@@ -388,16 +401,11 @@ export function createProducer(conn: KafkaConnection, options: ProducerOptions =
             retryCounter.inc();
             if (!outageLogged) log.warn({ err: describe(error), kind: errorKind(error), backlog: backlog() }, "kafka: produce failed, buffering and retrying");
             outageLogged = true;
+            await sleep(backoffDelayMs(attempt, options.retry));
             if (closed) {
-              // Closing with the broker away: what is in hand is shed, not retried past the deadline.
-              for (const q of request) {
-                shed++;
-                shedCounter.inc({ topic: q.topic });
-                settle(q, "shed");
-              }
+              shedAll(request);
               break;
             }
-            await sleep(backoffDelayMs(attempt, options.retry));
           }
         }
       }
@@ -558,32 +566,47 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     await c?.close().catch(() => undefined);
   }
 
-  // Waits until the stream has records, fails, or close() is called.
-  async function readable(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<Error | null> {
+  // The client fetches only for a stream in flowing mode (a bare read() loop stalls after its first
+  // fetch), so records flow into `pending` and the stream is paused while the handler is behind.
+  let pending: Message[] = [];
+  let arrived: (() => void) | null = null;
+  const highWater = maxBatch * 4;
+
+  function attach(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    pending = [];
+    s.on("data", (m: Message) => {
+      pending.push(m);
+      if (pending.length >= highWater && !s.isPaused()) s.pause();
+      arrived?.();
+    });
+  }
+
+  // Waits until records arrive, the stream fails, or close() is called.
+  async function arrival(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<Error | null> {
     const ac = new AbortController();
     try {
       return await Promise.race([
-        once(s, "readable", { signal: ac.signal }).then(() => null),
+        new Promise<null>((resolve) => (arrived = () => resolve(null))),
         once(s, "error", { signal: ac.signal }).then(([e]) => e as Error),
         once(s, "close", { signal: ac.signal }).then(() => new StoqError("KAFKA_UNAVAILABLE", "consumer stream closed")),
         new Promise<null>((resolve) => (wake = () => resolve(null))),
       ]);
     } finally {
       ac.abort();
+      arrived = null;
       wake = null;
     }
   }
 
-  function drain(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Map<string, Message[]> {
+  function take(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Map<string, Message[]> {
     const byPartition = new Map<string, Message[]>();
-    for (let n = 0; n < maxBatch; n++) {
-      const m = s.read() as Message | null;
-      if (m === null) break;
+    for (const m of pending.splice(0, maxBatch)) {
       const k = `${m.topic}\u0000${m.partition}`;
       const list = byPartition.get(k);
       if (list) list.push(m);
       else byPartition.set(k, [m]);
     }
+    if (pending.length < maxBatch && s.isPaused()) s.resume();
     return byPartition;
   }
 
@@ -619,10 +642,11 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
         attempt = 0;
         joined?.resolve();
         const s = stream!;
+        attach(s);
         while (!closing) {
-          const parts = drain(s);
+          const parts = take(s);
           if (parts.size === 0) {
-            const failure = await readable(s);
+            const failure = await arrival(s);
             if (failure && !closing) throw failure;
             continue;
           }

@@ -103,6 +103,16 @@ describe("producer and consumer group on the shared broker", () => {
     await producer.close();
   });
 
+  test("close() with no broker reachable sheds what is queued and resolves; send never rejects for it", async () => {
+    const producer = createProducer({ brokers: [`127.0.0.1:${await freePort()}`], clientId: "nobody-home", connectTimeoutMs: 200 }, { logger: quiet, retry: { initialMs: 20, maxMs: 100 } });
+    const pending = producer.send("test.nowhere", Array.from({ length: 10 }, (_, i) => ({ value: Buffer.from(String(i)) })));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(producer.stats().backlogRecords, 10);
+    await producer.close(300);
+    assert.deepEqual(await pending, { delivered: 0, shed: 10 });
+    assert.equal(producer.stats().shed, 10);
+  });
+
   test("keyed records keep their partition, key, headers and order; a record too large is refused for good", async () => {
     const t = await topic("roundtrip", 3);
     const producer = createProducer(conn, { logger: quiet });
@@ -129,6 +139,18 @@ describe("producer and consumer group on the shared broker", () => {
       lastSeqOfKey.set(key, seq);
     }
     assert.ok(new Set(partitionOfKey.values()).size > 1, "7 keys spread over more than one of 3 partitions");
+  });
+
+  test("a partition holding more than one fetch (50 000 records, ~11 MiB) is consumed whole", async () => {
+    const t = await topic("many");
+    const producer = createProducer(conn, { logger: quiet });
+    for (let i = 0; i < 50_000; i += 10_000) {
+      assert.deepEqual(await producer.send(t, Array.from({ length: 10_000 }, (_, j) => ({ value: Buffer.alloc(200, (i + j) % 251) }))), { delivered: 10_000, shed: 0 });
+    }
+    await producer.close();
+    const got = await readAll(t, 50_000, { ms: 60_000 });
+    assert.equal(got.length, 50_000);
+    assert.deepEqual(got.map((r) => Number(r.offset)), Array.from({ length: 50_000 }, (_, i) => i));
   });
 
   test("unkeyed records spread over the partitions rather than all landing on partition 0", async () => {
