@@ -9,7 +9,8 @@ import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
 import { signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
 import type { FeatureRow } from "./mlp-train.js";
 import { DEFAULT_RUN_OPTIONS, runTraining, type TrainingResult } from "./training-run.js";
-import type { QualityBar } from "./validate.js";
+import { thresholdWithinFpr } from "./threshold.js";
+import { evaluateModel, qualityFailures, type QualityBar } from "./validate.js";
 
 export interface ContinuousOptions {
   readonly modelName: string;
@@ -44,6 +45,9 @@ export class ContinuousTrainer {
   private head = 0;
   private readonly labels = new Map<string, 0 | 1>();
   private lastVersion = 0n;
+  // Rows and labels seen in total, and at the last round: a round on unchanged data would only repeat it.
+  private seen = 0;
+  private seenAtRound = -1;
 
   constructor(private readonly o: ContinuousOptions) {}
 
@@ -63,6 +67,7 @@ export class ContinuousTrainer {
   addFeatures(fv: FeatureVector): void {
     if (fv.feature_spec !== FEATURE_SPEC || fv.context === null || fv.values.length < NAME_FEATURE_COUNT) return;
     const name = fv.context.toLowerCase();
+    this.seen++;
     const row: Row = { features: Int32Array.from(fv.values), name, domain: getDomain(name) ?? name };
     if (this.rows.length < this.o.maxRows) this.rows.push(row);
     else {
@@ -73,6 +78,7 @@ export class ContinuousTrainer {
 
   addLabel(l: Label): void {
     if (l.entity_type !== "registered_domain" && l.entity_type !== "qname") return;
+    this.seen++;
     const entity = l.entity.toLowerCase();
     if (l.label === "malicious") this.labels.set(entity, 1);
     else if (l.label === "benign") this.labels.set(entity, 0);
@@ -86,6 +92,8 @@ export class ContinuousTrainer {
 
   async round(nowMs: number): Promise<RoundOutcome> {
     if (this.rows.length < this.o.minSamples) return { kind: "skipped", reason: `${this.rows.length} of ${this.o.minSamples} samples` };
+    if (this.seen === this.seenAtRound) return { kind: "skipped", reason: "no new samples or labels since the last round" };
+    this.seenAtRound = this.seen;
     const train: FeatureRow[] = [...(this.o.base?.train ?? [])];
     const validation: FeatureRow[] = [...(this.o.base?.validation ?? [])];
     let positives = 0;
@@ -99,7 +107,7 @@ export class ContinuousTrainer {
       return { kind: "skipped", reason: `${positives} labelled threats in the stream and no base data, need ${this.o.minPositives}` };
     }
     const version = BigInt(Math.max(nowMs, Number(this.lastVersion) + 1));
-    const result = await runTraining(train, validation, {
+    let result = await runTraining(train, validation, {
       ...DEFAULT_RUN_OPTIONS,
       train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
       threatThreshold: this.o.threatThreshold,
@@ -107,6 +115,12 @@ export class ContinuousTrainer {
       featureSpec: FEATURE_SPEC,
       quality: this.o.quality,
     });
+    const threshold = thresholdWithinFpr(result.quant, validation, this.o.quality.maxFalsePositiveRate);
+    if (threshold !== result.quant.threshold) {
+      const quant = { ...result.quant, threshold };
+      const metrics = evaluateModel(result.float, result.calibration, quant, result.outputScale, validation);
+      result = { ...result, quant, validation: metrics, failures: qualityFailures(metrics, this.o.quality) };
+    }
     if (result.failures.length > 0) return { kind: "rejected", result };
     const message = signModelUpdate(
       modelUpdateOf(result.quant, {
