@@ -3,7 +3,7 @@
 // prediction with intervals, and the batch analysis of a set of queries.
 import type { Anomaly, DnsEvent } from "../../../lib/src/avro.js";
 import { AmplificationDetector, type AmplificationOptions } from "./dns-amplification.js";
-import { accumulate, DomainTunnelDetector, newTunnelState, qtypeName, tunnelScore, type TunnelDetectorOptions, type TunnelWindowState } from "./dns-tunnel-domains.js";
+import { accumulate, domainOf, DomainTunnelDetector, newTunnelState, qtypeName, tunnelScore, type TunnelDetectorOptions, type TunnelWindowState } from "./dns-tunnel-domains.js";
 import { describe } from "./descriptive.js";
 import { NxdomainStormDetector, type NxStormOptions } from "./nxdomain-storm.js";
 import { StoqStatisticalAnalyzer, type TrendPrediction } from "./statistics.js";
@@ -80,7 +80,10 @@ export class DnsPatterns implements DnsPatternAnalyzer {
     this.tunnel.observe(ev, out);
     this.nx.observe(ev, out);
     this.amp.observe(ev, out);
-    if (!ev.is_response && ev.registered_domain !== "") this.count(ev.registered_domain, ev.event_time_us / 1000);
+    if (!ev.is_response) {
+      const domain = domainOf(ev);
+      if (domain !== "") this.count(domain, ev.event_time_us / 1000);
+    }
   }
 
   /** Event time moved on (another stream's records): close what the watermark passed. */
@@ -180,12 +183,13 @@ export function analyzeQueries(events: readonly DnsEvent[]): QueryPatternAnalysi
     }
     queries++;
     sources.add(e.src_addr);
-    domains.set(e.registered_domain, (domains.get(e.registered_domain) ?? 0) + 1);
+    const domain = domainOf(e);
+    domains.set(domain, (domains.get(domain) ?? 0) + 1);
     const name = qtypeName(e.qtype);
     qtypes[name] = (qtypes[name] ?? 0) + 1;
-    let st = perDomain.get(e.registered_domain);
-    if (st === undefined) perDomain.set(e.registered_domain, (st = newTunnelState()));
-    accumulate(st, e, t);
+    let st = perDomain.get(domain);
+    if (st === undefined) perDomain.set(domain, (st = newTunnelState()));
+    accumulate(st, e, t, undefined, domain);
   }
   const tunnelScores: { domain: string; score: number; distinctSubdomains: number }[] = [];
   for (const [domain, s] of perDomain) {

@@ -2,6 +2,7 @@
 // domain in a window (long, high-entropy, never-repeating subdomains, TXT/NULL/CNAME answers, bytes
 // carried, steady cadence), scored together so that no single benign habit (a CDN's hashed names, a
 // mail server's TXT lookups) is enough.
+import { getDomain } from "tldts";
 import type { Anomaly, DnsEvent } from "../../../lib/src/avro.js";
 import { addSample, emptyMoments, type Moments } from "../../../lib/src/welford.js";
 import { clamp01, evidence, toAnomaly } from "./anomaly.js";
@@ -56,6 +57,23 @@ export interface TunnelScore {
   readonly meanEntropy: number;
   readonly uniqueness: number;
   readonly carrierShare: number;
+}
+
+const HOST_LABEL = /^[a-z0-9_-]{1,63}$/i;
+
+/**
+ * The registered domain of an event. The public-suffix lookup refuses names with bytes no host name has
+ * (base64 tunnels put "+" and "/" in their labels) and the record then carries the whole name; the
+ * domain is then taken from the longest all-host-label suffix, which is the tunnel's parent domain.
+ */
+export function domainOf(ev: Pick<DnsEvent, "qname" | "registered_domain">): string {
+  const { qname, registered_domain: rd } = ev;
+  if (rd !== qname) return rd;
+  const labels = qname.replace(/\.$/, "").split(".");
+  let i = labels.length;
+  while (i > 0 && HOST_LABEL.test(labels[i - 1]!)) i--;
+  if (i === 0 || i === labels.length) return rd;
+  return getDomain(labels.slice(i).join("."), { allowPrivateDomains: false }) ?? rd;
 }
 
 /** Left of the registered domain: "a.b" of "a.b.example.com"; "" when the name is the registered domain. */
@@ -115,8 +133,8 @@ export function tunnelScore(s: TunnelWindowState): TunnelScore {
 }
 
 /** Folds one query (or unmatched response) at time `t` ms into a window's state. */
-export function accumulate(s: TunnelWindowState, ev: DnsEvent, t: number, nameScore?: (qname: string) => number | null): void {
-  const sub = subdomainOf(ev.qname, ev.registered_domain);
+export function accumulate(s: TunnelWindowState, ev: DnsEvent, t: number, nameScore?: (qname: string) => number | null, domain = domainOf(ev)): void {
+  const sub = subdomainOf(ev.qname, domain);
   s.queries++;
   if (s.distinct.has(sub)) s.repeats++;
   else if (s.distinct.size < MAX_DISTINCT) s.distinct.add(sub);
@@ -157,14 +175,15 @@ export class DomainTunnelDetector {
    */
   observe(ev: DnsEvent, out: Anomaly[]): void {
     const t = ev.event_time_us / 1000;
-    if (ev.registered_domain === "") return;
-    const w = this.windows.slot(ev.registered_domain, t, (c) => this.closed(c, out));
+    const domain = domainOf(ev);
+    if (domain === "") return;
+    const w = this.windows.slot(domain, t, (c) => this.closed(c, out));
     this.windows.close((c) => this.closed(c, out));
     if (w === null) return;
     const s = w.state;
     if (ev.is_response) s.bytesIn += ev.response_size ?? 0;
     if (ev.is_response && ev.query_size !== null) return;
-    accumulate(s, ev, t, this.o.nameScore);
+    accumulate(s, ev, t, this.o.nameScore, domain);
     if (!s.fired) this.check(w, t, out);
   }
 

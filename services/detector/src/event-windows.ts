@@ -72,6 +72,11 @@ export class KeyedWindows<S> {
     return w;
   }
 
+  /** The live window of `key` holding `tMs`, without creating or touching it. */
+  peek(key: string, tMs: number): WindowSlot<S> | undefined {
+    return this.live.get(`${key}\u0000${this.startOf(tMs)}`);
+  }
+
   /** Closes every window that ended at or before the watermark (or every window with `all`), oldest first. */
   close(onClose: (w: WindowSlot<S>) => void, all = false): void {
     const wm = all ? Infinity : this.watermark;

@@ -141,8 +141,8 @@ export class FlowModeler implements NetworkFlowModeler {
   private readonly coverage: number;
 
   constructor(private readonly o: FlowModelerOptions = {}) {
-    this.scan = new PortScanDetector(o.scan);
     this.flood = new SynFloodDetector(o.synFlood);
+    this.scan = new PortScanDetector({ ...o.scan, flooded: (dst, t) => this.flood.flooded(dst, t) });
     this.congestion = o.congestionDetection === false ? null : new CongestionDetector(o.congestion);
     this.linkCapacityBps = o.linkCapacityBps ?? null;
     this.coverage = o.coverage ?? 0.95;
@@ -154,6 +154,19 @@ export class FlowModeler implements NetworkFlowModeler {
     this.scan.observe(f, out);
     this.congestion?.observe(f, out);
     this.bandwidth.add(f.first_seen_us / 1000, f.last_seen_us / 1000, f.bytes_fwd + f.bytes_rev);
+  }
+
+  /**
+   * Streams records that became available together (one Kafka batch, one timeout sweep): the flood
+   * detector sees them all first, so the scan detector knows which destinations they flood.
+   */
+  observeBatch(flows: readonly FlowRecord[], out: Anomaly[]): void {
+    for (const f of flows) this.flood.observe(f, out);
+    for (const f of flows) {
+      this.scan.observe(f, out);
+      this.congestion?.observe(f, out);
+      this.bandwidth.add(f.first_seen_us / 1000, f.last_seen_us / 1000, f.bytes_fwd + f.bytes_rev);
+    }
   }
 
   advance(tMs: number, out: Anomaly[]): void {

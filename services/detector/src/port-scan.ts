@@ -17,6 +17,8 @@ export interface PortScanOptions {
   readonly minHosts?: number;
   /** At and above this attempt rate to one host it is a flood, not a scan (default 500/s, as the SYN-flood detector). */
   readonly floodRate?: number;
+  /** Whether `dst` is known to be flooded at `tMs`: many ports probed on a flooded host are the flood's. */
+  readonly flooded?: (dst: string, tMs: number) => boolean;
 }
 
 interface ScanState {
@@ -38,6 +40,7 @@ export class PortScanDetector {
   private readonly minPorts: number;
   private readonly minHosts: number;
   private readonly floodRate: number;
+  private readonly flooded: (dst: string, tMs: number) => boolean;
 
   constructor(o: PortScanOptions = {}) {
     this.windows = new KeyedWindows({
@@ -49,6 +52,7 @@ export class PortScanDetector {
     this.minPorts = o.minPorts ?? 50;
     this.minHosts = o.minHosts ?? 50;
     this.floodRate = o.floodRate ?? 500;
+    this.flooded = o.flooded ?? (() => false);
   }
 
   observe(f: FlowRecord, out: Anomaly[]): void {
@@ -95,7 +99,7 @@ export class PortScanDetector {
     if (failedShare < 0.5) return;
     const rate = attemptRate(s.attempts, s.firstUs, s.lastUs);
     // Half-open attempts at one host faster than floodRate exhaust it whatever the ports: a flood.
-    if (vertical && !horizontal && rate >= this.floodRate) return;
+    if (vertical && !horizontal && (rate >= this.floodRate || this.flooded(String(topHost), atMs))) return;
     s.fired = true;
     const kind = vertical && horizontal ? "block" : vertical ? "vertical" : "horizontal";
     const breadth = Math.max(hostPorts / this.minPorts, portHosts / this.minHosts);

@@ -53,6 +53,11 @@ export class SynFloodDetector {
     this.minRate = o.minRate ?? 500;
   }
 
+  /** Whether a flood on `dst` was detected in the window holding `tMs`. */
+  flooded(dst: string, tMs: number): boolean {
+    return this.windows.peek(dst, tMs)?.state.fired ?? false;
+  }
+
   observe(f: FlowRecord, out: Anomaly[]): void {
     if (!isTcpAttempt(f)) return;
     const t = f.last_seen_us / 1000;

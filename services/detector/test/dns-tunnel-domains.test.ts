@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Anomaly } from "../../../lib/src/avro.js";
 import { registeredDomain } from "../../collector/src/records.js";
-import { DomainTunnelDetector, subdomainOf } from "../src/dns-tunnel-domains.js";
+import { domainOf, DomainTunnelDetector, subdomainOf } from "../src/dns-tunnel-domains.js";
 import { dns, dnsResponse } from "./events.js";
 
 const NETRACK = new URL("../../../../shared/data/dns-tunnel/netrack/test.csv", import.meta.url);
@@ -79,4 +79,11 @@ test("subdomainOf takes what is left of the registered domain", () => {
   assert.equal(subdomainOf("a.b.example.co.uk", "example.co.uk"), "a.b");
   assert.equal(subdomainOf("example.co.uk.", "example.co.uk"), "");
   assert.equal(subdomainOf("other.org", "example.org"), "");
+});
+
+test("a base64 tunnel name the public-suffix lookup refuses still has its parent domain", () => {
+  assert.equal(domainOf({ qname: "q+z8anwaba.hidemyself.org", registered_domain: "q+z8anwaba.hidemyself.org" }), "hidemyself.org");
+  assert.equal(domainOf({ qname: "a/b.c+d.tunnel.example.co.uk", registered_domain: "a/b.c+d.tunnel.example.co.uk" }), "example.co.uk");
+  assert.equal(domainOf({ qname: "www.example.com", registered_domain: "example.com" }), "example.com");
+  assert.equal(domainOf({ qname: "localhost", registered_domain: "localhost" }), "localhost");
 });
