@@ -62,8 +62,8 @@ struct dns_name {
 
 /* Walks the first question of q (avail bytes present and inside the message): the name's length
  * bytes, then qtype and qclass. Returns 0 or STOQ_STAT_ERR_DNS_* (positive: a global function's
- * return is read by callers that count it). The root name alone is refused like a malformed one: it
- * has nothing to score. */
+ * return is read by callers that count it). The root name (a resolver's priming query) walks fine
+ * with 0 labels; the scorer declines it, as it has nothing to score. */
 __noinline int stoq_dns_question(const struct dns_qbuf *q, __u32 avail, struct dns_name *n)
 {
 	__u32 off = 0, prev = 0, last = 0, prev_len = 0, last_len = 0;
@@ -80,8 +80,6 @@ __noinline int stoq_dns_question(const struct dns_qbuf *q, __u32 avail, struct d
 			return STOQ_STAT_ERR_DNS_NAME_TRUNCATED;
 		len = q->b[off];
 		if (len == 0) {
-			if (labels == 0)
-				return STOQ_STAT_ERR_DNS_LABEL;
 			if (off + 5 > avail)
 				return STOQ_STAT_ERR_DNS_NAME_TRUNCATED;
 			n->wire_len = off + 1;

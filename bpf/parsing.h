@@ -22,6 +22,9 @@
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
+#ifndef ETH_P_PPP_SES
+#define ETH_P_PPP_SES 0x8864
+#endif
 
 /* Packet offsets read back from memory are masked before pointer arithmetic. Headers end well inside
  * 16 KiB, and the verifier only learns a bound for pointers whose offset range stays under 64 KiB. */
@@ -71,7 +74,35 @@ static __always_inline int proto_is_vlan(__u16 h_proto)
 	return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Ethernet and up to STOQ_VLAN_MAX tags; returns the inner EtherType (network order). */
+/* PPPoE session header (RFC 2516 §4): ver/type, code, session id, length, then the PPP protocol. */
+struct pppoe_hdr_min {
+	__u8 vertype;
+	__u8 code;
+	__be16 session;
+	__be16 length;
+	__be16 ppp_proto;
+};
+
+#define PPP_IP 0x0021
+#define PPP_IPV6 0x0057
+
+/* A PPPoE session frame: returns the EtherType of the IP it carries, or 0 (not IP: nothing to parse). */
+static __always_inline int parse_pppoe(struct cursor *c)
+{
+	struct pppoe_hdr_min *ph = c->pos;
+
+	if ((void *)(ph + 1) > c->end)
+		return -STOQ_STAT_ERR_PPPOE_SHORT;
+	c->pos = ph + 1;
+	if (ph->ppp_proto == bpf_htons(PPP_IP))
+		return bpf_htons(ETH_P_IP);
+	if (ph->ppp_proto == bpf_htons(PPP_IPV6))
+		return bpf_htons(ETH_P_IPV6);
+	return 0;
+}
+
+/* Ethernet, up to STOQ_VLAN_MAX tags and a PPPoE session header; returns the EtherType of the network
+ * layer (network order). */
 static __always_inline int parse_ethhdr(struct cursor *c)
 {
 	struct ethhdr *eth = c->pos;
@@ -95,6 +126,8 @@ static __always_inline int parse_ethhdr(struct cursor *c)
 	}
 	if (proto_is_vlan(h_proto))
 		return -STOQ_STAT_ERR_VLAN_DEPTH;
+	if (h_proto == bpf_htons(ETH_P_PPP_SES))
+		return parse_pppoe(c);
 	return h_proto;
 }
 

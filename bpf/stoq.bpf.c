@@ -221,6 +221,8 @@ static __always_inline int handle_dns(void *ctx, int hook, __u32 ifindex, void *
 		bg = bpf_map_lookup_elem(&stoq_bigrams, &zero);
 		if (rc) {
 			ev->unscored = rc == STOQ_STAT_UNSCORED_OPCODE ? rc : STOQ_STAT_UNSCORED_NAME;
+		} else if (n.labels == 0) {
+			ev->unscored = STOQ_STAT_UNSCORED_NAME;
 		} else if (DNS_OPCODE(hflags) != 0) {
 			ev->unscored = STOQ_STAT_UNSCORED_OPCODE;
 		} else if (!bg || bg->q8[0] >= 0) {

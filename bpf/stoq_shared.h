@@ -32,7 +32,7 @@ enum stoq_stat {
 	STOQ_STAT_PACKETS = 0,		/* every packet the program ran on */
 	STOQ_STAT_VERDICT_PASS,
 	STOQ_STAT_VERDICT_DROP,
-	STOQ_STAT_NON_IP,		/* neither IPv4 nor IPv6 after the VLAN tags */
+	STOQ_STAT_NON_IP,		/* neither IPv4 nor IPv6 after the VLAN tags and PPPoE */
 	STOQ_STAT_IPV4,
 	STOQ_STAT_IPV6,
 	STOQ_STAT_DNS_QUERY,		/* DNS messages with QR = 0 whose header parsed */
@@ -56,12 +56,13 @@ enum stoq_stat {
 	STOQ_STAT_UNSCORED_FEATURE_SPEC, /* model built for another feature_spec */
 	STOQ_STAT_UNSCORED_MODEL_SHAPE,	/* n_in, n_hidden or h_shift out of range */
 	STOQ_STAT_UNSCORED_NO_TABLES,	/* the bigram table has not been loaded */
-	STOQ_STAT_UNSCORED_NAME,	/* the question name could not be walked (see ERR_DNS_*) */
+	STOQ_STAT_UNSCORED_NAME,	/* the name could not be walked (see ERR_DNS_*) or is the root */
 	STOQ_STAT_UNSCORED_OPCODE,	/* not a standard query (opcode != 0) or no question */
 	/* parse errors: the packet is passed and, past the error, not looked at */
 	STOQ_STAT_ERR_ETH_SHORT,
 	STOQ_STAT_ERR_VLAN_SHORT,
 	STOQ_STAT_ERR_VLAN_DEPTH,	/* more tags than STOQ_VLAN_MAX */
+	STOQ_STAT_ERR_PPPOE_SHORT,
 	STOQ_STAT_ERR_IPV4_SHORT,
 	STOQ_STAT_ERR_IPV4_HEADER,	/* version != 4, IHL < 5 or total length < header */
 	STOQ_STAT_ERR_IPV6_SHORT,

@@ -106,7 +106,7 @@ const bigram = loadBigramTable();
 export function checkDnsEventInvariants(e: KernelEvent, models: Map<bigint, QuantModel>, where: string): void {
   if (e.kind !== EVENT_KIND.dns) return;
   const response = (e.flags & DNS_FLAG.response) !== 0;
-  if (response || e.qnameLen === 0 || e.unscored === STAT.unscored_no_tables || e.unscored === STAT.unscored_opcode) return;
+  if (response || e.labels === 0 || e.unscored === STAT.unscored_no_tables || e.unscored === STAT.unscored_opcode) return;
   const ref = nameFeatures(e.msg.subarray(12), bigram);
   assert.ok(ref, `${where}: the reference refuses a name the kernel walked`);
   assert.deepEqual(Array.from(e.features.subarray(0, NAME_FEATURE_COUNT)), Array.from(ref), `${where}: name features`);

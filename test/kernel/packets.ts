@@ -9,6 +9,8 @@ export interface EthSpec {
   tpid?: number[];
   /** EtherType after the tags; default from the IP layer. */
   type?: number;
+  /** Carry the IP layer in a PPPoE session (EtherType 0x8864, RFC 2516). */
+  pppoe?: boolean;
 }
 
 export interface Ipv4Spec {
@@ -321,9 +323,18 @@ export function buildPacketLayers(s: PacketSpec): { frame: Buffer; layers: Layer
   MAC_B.copy(eth, 0);
   MAC_A.copy(eth, 6);
   const types = Buffer.alloc(2);
+  let pppoe = Buffer.alloc(0);
+  if (s.eth?.pppoe) {
+    pppoe = Buffer.alloc(8);
+    pppoe[0] = 0x11;
+    pppoe.writeUInt16BE(0x5a6a, 2);
+    pppoe.writeUInt16BE(l3.length + 2, 4);
+    pppoe.writeUInt16BE(etherType === ETH_P_IPV6 ? 0x0057 : 0x0021, 6);
+    etherType = 0x8864;
+  }
   types.writeUInt16BE(s.eth?.type ?? etherType);
-  const frame = Buffer.concat([eth, tag, types, l3]);
-  const l3At = 14 + tag.length;
+  const frame = Buffer.concat([eth, tag, types, pppoe, l3]);
+  const l3At = 14 + tag.length + pppoe.length;
   const ip = s.ipv4 !== undefined || s.ipv6 !== undefined;
   const l4At = ip ? l3At + l3Header : -1;
   const hasL4 = ip && (s.udp !== undefined || s.tcp !== undefined);

@@ -23,7 +23,7 @@ after(async () => {
 
 /** The error a frame cut to `len` bytes must count, null when the cut leaves nothing malformed. */
 function expectedError(spec: PacketSpec, layers: Layers, len: number): StatName | null {
-  if (len < layers.l3) return "err_vlan_short";
+  if (len < layers.l3) return spec.eth?.pppoe && len >= layers.l3 - 8 ? "err_pppoe_short" : "err_vlan_short";
   if (len < layers.l4) {
     if (spec.ipv4) return "err_ipv4_short";
     return len < layers.l3 + 40 ? "err_ipv6_short" : "err_ipv6_ext_short";

@@ -51,6 +51,7 @@ export const STAT_NAMES = [
   "err_eth_short",
   "err_vlan_short",
   "err_vlan_depth",
+  "err_pppoe_short",
   "err_ipv4_short",
   "err_ipv4_header",
   "err_ipv6_short",
