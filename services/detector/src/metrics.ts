@@ -39,3 +39,14 @@ export const falseNegativeRate = new Gauge({
   name: "stoq_false_negative_rate",
   help: "Share of entities labelled malicious or suspicious that no detector flagged (0..1).",
 });
+
+export const bandwidthPredicted = new Gauge({
+  name: "stoq_bandwidth_predicted_bits_per_second",
+  help: "Flow bit rate predicted 60 s ahead (bound: mean, lower and upper of the 95 % interval).",
+  labelNames: ["bound"],
+});
+
+export const bandwidthCurrent = new Gauge({
+  name: "stoq_bandwidth_current_bits_per_second",
+  help: "Flow bit rate over the last 10 complete seconds.",
+});

@@ -7,11 +7,14 @@
 //   threats                       ZSET  "<entity_type>:<entity>", score = level_rank + confidence/2, so
 //                                       ZREVRANGE threats 0 9 lists the worst entities first
 //   detector:quality              HASH  false_positive_rate, false_negative_rate, labelled, tp, fp, fn
+//   bandwidth:prediction          HASH  predicted_bps, lower_bps, upper_bps, current_bps, at_ms, horizon_ms,
+//                                       coverage, history, method: the flows' bit rate 60 s ahead
 //
 // Keys carry the configured key prefix (infrastructure.redis.key_prefix, default "stoq:") through the client.
 import type { Redis } from "ioredis";
 import type { Anomaly } from "../../../lib/src/avro.js";
 import { levelRank } from "./anomaly.js";
+import type { BandwidthPrediction } from "./bandwidth.js";
 import { entityKey, type EntityThreat } from "./fusion.js";
 
 export const REDIS_KEYS = {
@@ -20,6 +23,7 @@ export const REDIS_KEYS = {
   threat: (type: string, entity: string) => `threat:${type}:${entity}`,
   threats: "threats",
   quality: "detector:quality",
+  bandwidth: "bandwidth:prediction",
 } as const;
 
 export interface StateStoreOptions {
@@ -98,6 +102,20 @@ export class StateStore {
       m.zadd(REDIS_KEYS.threats, rank + t.confidence / 2, entityKey(t.entityType, t.entity));
     }
     await m.exec();
+  }
+
+  async writeBandwidth(p: BandwidthPrediction): Promise<void> {
+    await this.redis.hset(REDIS_KEYS.bandwidth, {
+      predicted_bps: p.predictedBps,
+      lower_bps: p.lowerBps,
+      upper_bps: Number.isFinite(p.upperBps) ? p.upperBps : "inf",
+      current_bps: p.currentBps,
+      at_ms: p.atMs,
+      horizon_ms: p.horizonMs,
+      coverage: p.coverage,
+      history: p.history,
+      method: p.method,
+    });
   }
 
   async writeQuality(q: QualityState): Promise<void> {

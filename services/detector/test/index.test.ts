@@ -6,7 +6,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { register } from "prom-client";
-import { decodeAs, encode, type Anomaly, type DlqEntry, type WindowAggregate } from "../../../lib/src/avro.js";
+import { decodeAs, encode, type Anomaly, type DlqEntry, type Label, type WindowAggregate } from "../../../lib/src/avro.js";
 import { loadConfig } from "../../../lib/src/config.js";
 import { createAdmin, createConsumer, createProducer, type ConsumedRecord } from "../../../lib/src/kafka.js";
 import { createLogger } from "../../../lib/src/log.js";
@@ -16,6 +16,7 @@ import { anomalyId } from "../src/anomaly.js";
 import { startDetector } from "../src/index.js";
 import { readAnomaly, REDIS_KEYS } from "../src/state-store.js";
 import { row, rowKey } from "./aggregates.js";
+import { cert, dns, synOnly } from "./events.js";
 
 const run = randomUUID().slice(0, 8);
 const prefix = `test:detector:${run}:`;
@@ -31,7 +32,15 @@ const config = loadConfig({
 const quiet = createLogger("detector-test", "silent");
 const conn = kafkaConnection(config);
 const admin = createAdmin(conn);
-const topics = { aggregates: `test.detector.${run}.aggregates`, anomalies: `test.detector.${run}.anomalies`, dlq: `test.detector.${run}.dlq` };
+const topics = {
+  aggregates: `test.detector.${run}.aggregates`,
+  dns: `test.detector.${run}.dns`,
+  flows: `test.detector.${run}.flows`,
+  certs: `test.detector.${run}.certs`,
+  labels: `test.detector.${run}.labels`,
+  anomalies: `test.detector.${run}.anomalies`,
+  dlq: `test.detector.${run}.dlq`,
+};
 const redis = redisClient(config);
 
 function context(): ServiceContext {
@@ -98,11 +107,7 @@ function input(): (WindowAggregate | Buffer)[] {
 }
 
 test("steady baseline then a burst: one anomaly with a deterministic id, evidence and level; DLQ; replay", async () => {
-  await admin.createTopics([
-    { name: topics.aggregates, partitions: 1 },
-    { name: topics.anomalies, partitions: 1 },
-    { name: topics.dlq, partitions: 1 },
-  ]);
+  await admin.createTopics(Object.values(topics).map((name) => ({ name, partitions: 1 })));
   const producer = createProducer(conn, { logger: quiet });
   await producer.send(
     topics.aggregates,
@@ -164,5 +169,53 @@ test("steady baseline then a burst: one anomaly with a deterministic id, evidenc
     assert.deepEqual(both.map((r) => decodeAs<Anomaly>("Anomaly", r.value!).id), [expectedId, expectedId]);
   } finally {
     await replay.close();
+  }
+});
+
+async function gauge(name: string): Promise<number | undefined> {
+  return (await register.getSingleMetric(name)?.get())?.values[0]?.value;
+}
+
+test("DNS events, flows, certificates and labels: named detections arrive; labels move the error rates", async () => {
+  const T1 = 1_750_000_020_000; // a minute boundary
+  const DAY = 86_400_000;
+  const producer = createProducer(conn, { logger: quiet });
+  const tunnel = Array.from({ length: 60 }, (_, i) => {
+    const label = Buffer.from(`part ${i} of the payroll export ${i * 7919}`).toString("hex");
+    return dns({ t: T1 + i * 100, qname: `${label.slice(0, 60)}.${label.slice(60)}.exfil.example`, qtype: 16 });
+  });
+  const flood = Array.from({ length: 600 }, (_, i) => synOnly({ t: T1 + i / 10, src_addr: "198.18.66.6", src_port: 1024 + i, dst_addr: "198.18.1.80", dst_port: 80 }));
+  const selfSigned = cert({ t: T1, sha256: "ab".repeat(32), self_signed: true, chain_length: 1, issuer: "CN=www.example.com", sni: "www.example.com" });
+  const label = (entity_type: Label["entity_type"], entity: string, l: Label["label"]): Label => ({ entity_type, entity, label: l, family: null, source: "analyst", source_ref: null, confidence: 1, labelled_at_ms: T1, note: null });
+  await producer.send(topics.dns, tunnel.map((e) => ({ key: e.registered_domain, value: encode("DnsEvent", e) })));
+  await producer.send(topics.flows, flood.map((f) => ({ key: f.src_addr, value: encode("FlowRecord", f) })));
+  await producer.send(topics.certs, [{ key: selfSigned.sha256, value: encode("CertObservation", selfSigned) }]);
+  await producer.send(topics.labels, [
+    label("registered_domain", "exfil.example", "benign"),
+    label("destination", "198.18.1.80", "malicious"),
+    label("registered_domain", "missed.example", "malicious"),
+  ].map((l) => ({ key: l.entity, value: encode("Label", l) })));
+  await producer.close();
+
+  const expected = new Map([
+    [anomalyId("dns.tunnel", "registered_domain", "exfil.example", T1, 60_000), "dns.tunnel"],
+    [anomalyId("flow.syn_flood", "destination", "198.18.1.80", T1, 10_000), "flow.syn_flood"],
+    [anomalyId("cert.self_signed", "certificate", "ab".repeat(32), T1 - (T1 % DAY), DAY), "cert.self_signed"],
+  ]);
+  const detector = await startDetector(context(), { topics, groupId: `test.detector.${run}.c` });
+  try {
+    const got = await readUntil(topics.anomalies, (g) => [...expected.keys()].every((id) => g.some((r) => decodeAs<Anomaly>("Anomaly", r.value!).id === id)));
+    const byId = new Map(got.map((r) => decodeAs<Anomaly>("Anomaly", r.value!)).map((a) => [a.id, a]));
+    for (const [id, detectorName] of expected) assert.equal(byId.get(id)?.detector, detectorName, `${detectorName} arrived`);
+    assert.equal(byId.get([...expected.keys()][1]!)?.evidence.find((e) => e.name === "sources")?.detail, "198.18.66.6=500", "fires at the 500th half-open attempt");
+    // Labels and detections meet in any order; the rates settle at 1 FP, 1 TP, 1 FN.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && ((await gauge("stoq_false_positive_rate")) !== 0.5 || (await gauge("stoq_false_negative_rate")) !== 0.5)) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await gauge("stoq_false_positive_rate"), 0.5);
+    assert.equal(await gauge("stoq_false_negative_rate"), 0.5);
+    assert.deepEqual(await redis.hmget(REDIS_KEYS.quality, "tp", "fp", "fn"), ["1", "1", "1"]);
+    assert.ok((await redis.zscore(REDIS_KEYS.threats, "destination:198.18.1.80")) !== null);
+  } finally {
+    await detector.close();
   }
 });
