@@ -82,7 +82,7 @@ describe("captures", () => {
       // Run every frame; remember how many events each produced, to attribute them afterwards.
       const perFrame: number[] = [];
       let before = k.stats("xdpIngress").event;
-      for (const f of frames as Buffer[]) {
+      for (const f of frames) {
         if (f.length < 14) {
           perFrame.push(0);
           continue;
