@@ -8,12 +8,14 @@ import { FlowModeler } from "./flow-modeler.js";
 import { RateDetector } from "./rate-detector.js";
 import { StoqStatisticalAnalyzer } from "./statistics.js";
 import type { IngestOutcome } from "./window-table.js";
+import { DgaDomainDetector } from "./dga-domains.js";
+import type { NameScorer } from "./query-name-scorer.js";
 
 export interface DetectorSetOptions {
   /** Told what each aggregate row did (metrics). */
   readonly onRow?: (outcome: IngestOutcome | "hopping") => void;
-  /** Per-name tunnel probability from a query-name model, when one is loaded. */
-  readonly nameScore?: (qname: string) => number | null;
+  /** The query-name model's verdicts (query-name-scorer.ts); without it dns.dga is off. */
+  readonly nameScorer?: NameScorer | null;
 }
 
 export class DetectorSet {
@@ -21,6 +23,7 @@ export class DetectorSet {
   readonly dns: DnsPatterns | null;
   readonly flows: FlowModeler | null;
   readonly certs: CertificateAnalytics;
+  readonly dga: DgaDomainDetector | null;
   readonly statistics: StoqStatisticalAnalyzer;
   /** Newest event time seen on any stream (ms). */
   eventTimeMs = -Infinity;
@@ -32,6 +35,12 @@ export class DetectorSet {
     // A flow record arrives when its flow ends: up to the idle timeout after its last packet.
     const flowLateness = sa.network_flow_modeling.flow_timeout + lateness;
     const maxKeys = dnsCfg.max_domains_tracked;
+    const scorer = o.nameScorer ?? null;
+    // A name the model calls tunnel-like adds its probability to its domain's tunnel score.
+    const nameScore = scorer === null ? undefined : (q: string) => {
+      const v = scorer(q);
+      return v === null ? null : v.kind === "tunnel" ? v.probability : 0;
+    };
     const common = { learningRate: dnsCfg.pattern_learning_rate, threshold: dnsCfg.anomaly_threshold, warmupWindows: config.detector.warmup_windows };
     this.statistics = new StoqStatisticalAnalyzer({ threshold: dnsCfg.anomaly_threshold, learningRate: dnsCfg.pattern_learning_rate, warmup: config.detector.warmup_windows, coverage: 0.95 });
     this.rate = new RateDetector({
@@ -44,7 +53,7 @@ export class DetectorSet {
     this.dns =
       sa.enabled && dnsCfg.enabled
         ? new DnsPatterns({
-            tunnel: { latenessMs: lateness, maxDomains: maxKeys, ...(o.nameScore ? { nameScore: o.nameScore } : {}) },
+            tunnel: { latenessMs: lateness, maxDomains: maxKeys, ...(nameScore ? { nameScore } : {}) },
             nxdomain: { ...common, latenessMs: lateness, maxSources: maxKeys },
             amplification: { latenessMs: lateness, maxSources: maxKeys },
             statistics: this.statistics,
@@ -63,6 +72,7 @@ export class DetectorSet {
           })
         : null;
     this.certs = new CertificateAnalytics({ maxCertificates: maxKeys, maxNames: maxKeys });
+    this.dga = scorer !== null && this.dns !== null ? new DgaDomainDetector(scorer, { latenessMs: lateness, maxDomains: maxKeys }) : null;
   }
 
   aggregate(row: WindowAggregate, out: Anomaly[]): void {
@@ -71,6 +81,7 @@ export class DetectorSet {
 
   dnsEvent(ev: DnsEvent, out: Anomaly[]): void {
     this.seen(ev.event_time_us / 1000);
+    this.dga?.observe(ev, out);
     this.dns?.observe(ev, out);
   }
 
@@ -92,6 +103,7 @@ export class DetectorSet {
   advance(out: Anomaly[]): void {
     if (!Number.isFinite(this.eventTimeMs)) return;
     this.dns?.advance(this.eventTimeMs, out);
+    this.dga?.advance(this.eventTimeMs);
     this.flows?.advance(this.eventTimeMs, out);
   }
 

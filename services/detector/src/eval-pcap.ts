@@ -8,6 +8,7 @@ import { Observer, type Observation } from "../../collector/src/observer.js";
 import { readCapture } from "../../collector/src/pcap.js";
 import { certObservation, dnsEvent, flowRecord } from "../../collector/src/records.js";
 import { DetectorSet } from "./detector-set.js";
+import { loadNameScorer, type NameScorer } from "./query-name-scorer.js";
 
 /** What each expected kind accepts, by detector name. */
 export const KINDS: Readonly<Record<string, (detector: string) => boolean>> = {
@@ -19,6 +20,7 @@ export const KINDS: Readonly<Record<string, (detector: string) => boolean>> = {
   congestion: (d) => d === "flow.congestion",
   certificate: (d) => d.startsWith("cert."),
   rate: (d) => d.endsWith(".rate_ewma"),
+  dga: (d) => d === "dns.dga",
 };
 
 export function kindOf(detector: string): string {
@@ -52,13 +54,15 @@ export interface PcapEvalResult {
 export interface EvalPcapOptions {
   /** Default: the repository's config (STOQ_CONFIG_PATH or config/stoq.yaml). */
   readonly config?: StoqConfig;
+  /** Default: the shipped query-name model (null: none, names judged by shape only). */
+  readonly nameScorer?: NameScorer | null;
 }
 
 export async function evalPcap(file: string, expect: string, o: EvalPcapOptions = {}): Promise<PcapEvalResult> {
   const accepts = KINDS[expect];
   if (accepts === undefined) throw new Error(`--expect ${expect}: allowed ${Object.keys(KINDS).join(", ")}`);
   const config = o.config ?? loadConfig();
-  const set = new DetectorSet(config);
+  const set = new DetectorSet(config, { nameScorer: o.nameScorer === undefined ? loadNameScorer() : o.nameScorer });
   const queue: Observation[] = [];
   const observer = new Observer((ob) => queue.push(ob), {
     idleTimeoutUs: config.statistical_analysis.network_flow_modeling.flow_timeout * 1000,

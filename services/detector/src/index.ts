@@ -12,6 +12,7 @@ import { levelRank } from "./anomaly.js";
 import { DetectorSet } from "./detector-set.js";
 import { Fusion, type EntityThreat } from "./fusion.js";
 import { LabelQuality } from "./label-quality.js";
+import { loadNameScorer } from "./query-name-scorer.js";
 import { aggregateOutcomes, anomaliesTotal, bandwidthCurrent, bandwidthPredicted, falseNegativeRate, falsePositiveRate, inputRecords, redisErrors, trackedSeries } from "./metrics.js";
 import { StateStore } from "./state-store.js";
 
@@ -70,7 +71,7 @@ export async function startDetector(ctx: ServiceContext, o: DetectorOptions = {}
       ] as const
     ).filter(([t]) => t !== ""),
   );
-  const set = new DetectorSet(config, { onRow: (outcome) => aggregateOutcomes.inc({ outcome }) });
+  const set = new DetectorSet(config, { onRow: (outcome) => aggregateOutcomes.inc({ outcome }), nameScorer: loadNameScorer(log) });
   const dnsCfg = config.statistical_analysis.dns_pattern_analysis;
   const fusion = new Fusion({ horizonMs: 3_600_000, maxEntities: dnsCfg.max_domains_tracked });
   const quality = new LabelQuality(dnsCfg.max_domains_tracked);
