@@ -26,6 +26,8 @@ export class KeyTable {
   private freeCount = 0;
   private nextId = 0;
   private live = 0;
+  /** Lookups refused because the table was full. */
+  overflows = 0;
   /** Hash of the most recent lookup, so sketches reuse it instead of hashing the key again. */
   lastHash = 0;
 
@@ -64,7 +66,10 @@ export class KeyTable {
       if (this.hashes[id] === h && this.equals(id, key)) return id;
       i = (i + 1) & this.mask;
     }
-    if (this.live >= this.capacity) return OVERFLOW;
+    if (this.live >= this.capacity) {
+      this.overflows++;
+      return OVERFLOW;
+    }
     if (this.freeCount === 0 && this.nextId === this.hashes.length) this.growIds();
     const id = this.freeCount > 0 ? (this.freeIds[--this.freeCount] ?? 0) : this.nextId++;
     this.hashes[id] = h;

@@ -21,6 +21,8 @@ export interface AggregationSettings {
   readonly topK: number;
   /** Link capacity for FlowStatistics.bandwidth_utilization; null reports raw bits/s. */
   readonly linkCapacityBps: number | null;
+  /** Watermark = highest event time seen on the partition minus this. */
+  readonly outOfOrdernessMs: number;
   /**
    * Per-key rows published per window and dimension (the heaviest keys); Infinity publishes every key.
    * Global and node rows are always published.
@@ -56,7 +58,14 @@ export class PartitionAggregation {
   readonly panes = new Map<number, WindowState>();
   /** Open and retained windows, per spec name, by start. */
   readonly windows = new Map<string, Map<number, WindowState>>();
+  /** Windows are closed up to here (moved by advance()). */
   watermark = -Infinity;
+  /**
+   * Highest event time ingested. Whether a record is late is judged against maxEventTime minus the
+   * out-of-orderness as it stood before the record, a function of the record sequence alone, so a
+   * replay decides exactly as the first run did, wherever the batches were cut.
+   */
+  maxEventTime = -Infinity;
   /** Records too late for a spec (after end + allowed lateness), since the last emission, per spec. */
   readonly lateSinceEmit = new Map<string, number>();
   lateTotal = 0;
@@ -147,7 +156,9 @@ export class PartitionAggregation {
   private target(t: number): WindowState | null {
     const paneStart = lastStartAtOrBefore(t, this.settings.paneMs);
     const paneEnd = paneStart + this.settings.paneMs;
-    if (paneEnd > this.watermark) {
+    const wm = Math.max(this.watermark, this.maxEventTime - this.settings.outOfOrdernessMs);
+    if (t > this.maxEventTime) this.maxEventTime = t;
+    if (paneEnd > wm) {
       let pane = this.panes.get(paneStart);
       if (pane === undefined) {
         pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables);
@@ -159,7 +170,7 @@ export class PartitionAggregation {
     let taken = false;
     for (const spec of this.settings.windows) {
       let specTakes = false;
-      for (const start of windowStartsFor(spec, t)) if (start + spec.sizeMs + this.settings.allowedLatenessMs > this.watermark) specTakes = true;
+      for (const start of windowStartsFor(spec, t)) if (start + spec.sizeMs + this.settings.allowedLatenessMs > wm) specTakes = true;
       if (specTakes) taken = true;
       else this.lateSinceEmit.set(spec.name, (this.lateSinceEmit.get(spec.name) ?? 0) + 1);
     }

@@ -7,8 +7,6 @@ import type { KeyBounds } from "./bounds.js";
 
 export interface AggregatorSettings extends AggregationSettings {
   readonly bounds: KeyBounds;
-  /** Watermark = highest event time seen on the partition minus this. */
-  readonly outOfOrdernessMs: number;
   /** Transactions (outputs + changelog + offsets) are committed at least this often. */
   readonly commitIntervalMs: number;
   /** Redis time series and top-k TTL per window size, in seconds. */

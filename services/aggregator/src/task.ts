@@ -33,7 +33,6 @@ export interface Checkpoint<B> {
 
 export class Task<B> {
   readonly agg: PartitionAggregation;
-  private maxEventTime = -Infinity;
   private nextOffset = 0;
   private replayUntil = -1;
   private replayWatermark = -Infinity;
@@ -58,16 +57,19 @@ export class Task<B> {
     return this.agg.watermark;
   }
 
-  /** Ingests one batch in offset order and returns the emissions it caused. */
-  ingest(records: readonly InputRecord<DnsEvent | FlowRecord>[], batch: B): WindowEmission[] {
+  /**
+   * Ingests one batch in offset order and returns the emissions it caused. `endOffset` is the offset
+   * after the batch (records that went to the DLQ are part of the batch but not of `records`).
+   */
+  ingest(records: readonly InputRecord<DnsEvent | FlowRecord>[], batch: B, endOffset?: number): WindowEmission[] {
     this.seq++;
     this.agg.batchSeq = this.seq;
     this.batches.push({ seq: this.seq, batch });
     const dns = this.stream === "dns";
     for (const r of records) {
       const t = dns ? (r.value as DnsEvent).event_time_us / 1000 : (r.value as FlowRecord).last_seen_us / 1000;
-      if (t > this.maxEventTime) this.maxEventTime = t;
       if (r.offset < this.replayUntil && this.agg.paneEnd(t) <= this.replayWatermark) {
+        if (t > this.agg.maxEventTime) this.agg.maxEventTime = t;
         this.skippedOnReplay++;
         continue;
       }
@@ -75,8 +77,9 @@ export class Task<B> {
       else this.agg.ingestFlow(r.value as FlowRecord);
     }
     const last = records.at(-1);
-    if (last !== undefined) this.nextOffset = last.offset + 1;
-    return this.advanceTo(this.maxEventTime - this.settings.outOfOrdernessMs);
+    if (endOffset !== undefined) this.nextOffset = endOffset;
+    else if (last !== undefined) this.nextOffset = last.offset + 1;
+    return this.advanceTo(this.agg.maxEventTime - this.settings.outOfOrdernessMs);
   }
 
   /** Moves the watermark (e.g. an idle partition following the others); returns the emissions. */
@@ -119,7 +122,7 @@ export class Task<B> {
   private progress(): TaskProgress {
     return {
       watermark: this.agg.watermark,
-      max_event_time: this.maxEventTime,
+      max_event_time: this.agg.maxEventTime,
       next_offset: this.nextOffset,
       late_since_emit: Object.fromEntries(this.agg.lateSinceEmit),
       late_total: this.agg.lateTotal,
@@ -145,7 +148,7 @@ export class Task<B> {
     for (const [k, v] of Object.entries(p.late_since_emit)) this.agg.lateSinceEmit.set(k, v);
     this.agg.lateTotal = p.late_total;
     this.agg.recordsTotal = p.records_total;
-    this.maxEventTime = p.max_event_time;
+    this.agg.maxEventTime = p.max_event_time;
     this.nextOffset = p.next_offset;
     this.replayUntil = p.next_offset;
     this.replayWatermark = p.watermark;

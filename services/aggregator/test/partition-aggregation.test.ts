@@ -16,6 +16,7 @@ function setup(o: { windows: ReturnType<typeof windowSpec>[]; lateness?: number;
     topK: o.topK ?? 5,
     linkCapacityBps: 1e9,
     keysPerEmission: () => Infinity,
+    outOfOrdernessMs: 0,
   };
   const tables = createKeyTables({ maxDomainsTracked: o.maxDomains ?? 1000, concurrentFlowsLimit: 1000, maxNodes: 16 });
   const agg = new PartitionAggregation("test/0", o.stream ?? "dns", settings, tables);

@@ -1,0 +1,365 @@
+// The aggregator service loop: consumes DNS events and flow records, aggregates each input partition in
+// its own task, and commits in one Kafka transaction the aggregates, the changelog and the consumer
+// offsets (exactly once; see task.ts for the recovery contract). Start-up wiring calls createAggregator.
+import { randomUUID } from "node:crypto";
+import { decodeAs, encode, type DnsEvent, type FlowRecord, type WindowAggregate } from "../../../lib/src/avro.js";
+import { withDeadLetter } from "../../../lib/src/dead-letter.js";
+import { StoqError } from "../../../lib/src/errors.js";
+import {
+  createAdmin,
+  createConsumer,
+  createProducer,
+  createTransactionalProducer,
+  type ConsumedBatch,
+  type KafkaConnection,
+  type KafkaConsumer,
+  type KafkaTransaction,
+  type ProduceRecord,
+} from "../../../lib/src/kafka.js";
+import { createLogger, type Logger } from "../../../lib/src/log.js";
+import { TOPICS } from "../../../lib/src/topics.js";
+import { createKeyTables } from "./bounds.js";
+import { aggregatorMetrics as m } from "./metrics.js";
+import type { WindowEmission } from "./partition-aggregation.js";
+import type { AggregatorSettings } from "./settings.js";
+import { Task } from "./task.js";
+import { DIMENSIONS } from "./windows.js";
+import type { Stream } from "./window-state.js";
+
+export interface AggregatorTopics {
+  readonly dns: string;
+  readonly flows: string;
+  readonly aggregates: string;
+  /** The compacted changelog topic; created by the aggregator if missing. */
+  readonly state: string;
+  readonly dlq: string;
+}
+
+export const DEFAULT_AGGREGATOR_TOPICS: AggregatorTopics = {
+  dns: TOPICS.dns,
+  flows: TOPICS.flows,
+  aggregates: TOPICS.aggregates,
+  state: "stoq.aggregator-state.v1",
+  dlq: TOPICS.dlq,
+};
+
+export interface AggregatorDeps {
+  readonly kafka: KafkaConnection;
+  readonly settings: AggregatorSettings;
+  /** Consumer group shared by all instances; default "stoq-aggregator". */
+  readonly groupId?: string;
+  /** Stable across restarts of this instance: the transactional id derives from it, fencing a zombie. */
+  readonly instance: string;
+  /** Default `<group>-<instance>`; only tests override it. */
+  readonly transactionalId?: string;
+  readonly topics?: AggregatorTopics;
+  readonly statePartitions?: number;
+  readonly maxBatchRecords?: number;
+  readonly log?: Logger;
+  /** Called after each committed transaction with what it made visible (tests, the demo). */
+  readonly onCommitted?: (rows: readonly WindowAggregate[]) => void;
+}
+
+export interface AggregatorStats {
+  readonly tasks: number;
+  readonly records: number;
+  readonly transactions: number;
+  readonly restores: number;
+  readonly skippedOnReplay: number;
+}
+
+export interface Aggregator {
+  /** Resolves once the consumer has joined its group. */
+  start(): Promise<void>;
+  /** Commits the open transaction and leaves the group. */
+  close(): Promise<void>;
+  /** Rejects when the loop stops on an error (a failed transaction: restart the process to recover). */
+  readonly stopped: Promise<void>;
+  stats(): AggregatorStats;
+}
+
+// The Kafka module sends Buffer values only; an empty value marks a deleted changelog key.
+const DELETED = Buffer.alloc(0);
+
+export function createAggregator(deps: AggregatorDeps): Aggregator {
+  const settings = deps.settings;
+  const topics = deps.topics ?? DEFAULT_AGGREGATOR_TOPICS;
+  const groupId = deps.groupId ?? "stoq-aggregator";
+  const log = deps.log ?? createLogger("aggregator");
+  const statePartitions = deps.statePartitions ?? 6;
+  const keyTables = createKeyTables(settings.bounds);
+  const tasks = new Map<string, Task<ConsumedBatch>>();
+  const touched = new Set<Task<ConsumedBatch>>();
+  const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}`);
+  const dlqProducer = createProducer(deps.kafka, { logger: log });
+  let tx: KafkaTransaction | null = null;
+  let txStarted = 0;
+  let txRows: WindowAggregate[] = [];
+  let chain: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | null = null;
+  let consumer: KafkaConsumer | null = null;
+  let records = 0;
+  let transactions = 0;
+  let restores = 0;
+  let failed: ((e: unknown) => void) | null = null;
+  let stopResolve: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve, reject) => {
+    failed = reject;
+    stopResolve = resolve;
+  });
+  stopped.catch(() => undefined);
+
+  // Batches and the commit timer share the transaction: run them one at a time.
+  function serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = chain.then(f);
+    chain = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    return p;
+  }
+
+  function streamOf(topic: string): Stream {
+    if (topic === topics.dns) return "dns";
+    if (topic === topics.flows) return "flow";
+    throw new StoqError("RECORD_INVALID", `aggregator got a batch from ${topic}, which it does not consume`);
+  }
+
+  async function ensureTx(): Promise<KafkaTransaction> {
+    if (tx === null) {
+      tx = await txProducer.begin();
+      txStarted = Date.now();
+    }
+    return tx;
+  }
+
+  async function commit(): Promise<void> {
+    if (tx === null) return;
+    const started = process.hrtime.bigint();
+    const state: ProduceRecord[] = [];
+    for (const task of touched) {
+      const cp = task.checkpoint();
+      const partition = partitionOfTask(task.name, statePartitions);
+      for (const s of cp.state) state.push({ key: s.key, value: s.value ?? DELETED, partition });
+      if (cp.commitAfter !== null) await tx.sendOffsets(cp.commitAfter);
+    }
+    touched.clear();
+    if (state.length > 0) await tx.send(topics.state, state);
+    await tx.commit();
+    tx = null;
+    transactions++;
+    m.transactions.inc();
+    m.checkpointSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const rows = txRows;
+    txRows = [];
+    deps.onCommitted?.(rows);
+    refreshGauges();
+  }
+
+  function refreshGauges(): void {
+    let bytes = 0;
+    const seen = new Set<unknown>();
+    DIMENSIONS.forEach((d, i) => {
+      const kt = keyTables[i];
+      if (kt == null) return;
+      if (d !== "destination") m.trackedKeys.set({ dimension: d === "source" ? "address" : d }, kt.size);
+      if (!seen.has(kt)) bytes += kt.byteSize;
+      seen.add(kt);
+    });
+    const lowest = new Map<Stream, number>();
+    for (const t of tasks.values()) {
+      bytes += t.agg.byteSize;
+      lowest.set(t.stream, Math.min(lowest.get(t.stream) ?? Infinity, t.watermark));
+    }
+    m.stateBytes.set(bytes);
+    for (const [s, wm] of lowest) if (Number.isFinite(wm)) m.watermarkLag.set({ stream: s }, (Date.now() - wm) / 1000);
+  }
+
+  /** Reads this task's changelog up to fences written now, so every earlier transaction has settled. */
+  async function readChangelog(taskName: string): Promise<Map<string, Buffer>> {
+    const fence = `fence|${randomUUID()}`;
+    const ftx = await txProducer.begin();
+    await ftx.send(
+      topics.state,
+      Array.from({ length: statePartitions }, (_, p) => ({ key: fence, value: DELETED, partition: p })),
+    );
+    await ftx.commit();
+    const out = new Map<string, Buffer>();
+    const prefix = `${taskName}|`;
+    const fenced = new Set<number>();
+    let done!: () => void;
+    const complete = new Promise<void>((r) => (done = r));
+    const reader = createConsumer(deps.kafka, {
+      groupId: `${groupId}-restore-${randomUUID()}`,
+      topics: [topics.state],
+      start: "earliest",
+      readCommitted: true,
+      maxBatchRecords: 5000,
+      logger: log,
+      eachBatch: (batch) => {
+        for (const r of batch.records) {
+          const key = r.key?.toString() ?? "";
+          if (key === fence) fenced.add(r.partition);
+          else if (key.startsWith(prefix)) {
+            if (r.value === null || r.value.length === 0) out.delete(key);
+            else out.set(key, r.value);
+          }
+        }
+        if (fenced.size === statePartitions) done();
+        return Promise.resolve();
+      },
+    });
+    await reader.start();
+    await Promise.race([complete, reader.stopped]);
+    await reader.close();
+    return out;
+  }
+
+  async function openTask(topic: string, partition: number): Promise<Task<ConsumedBatch>> {
+    const name = `${topic}/${partition}`;
+    const old = tasks.get(name);
+    if (old !== undefined) {
+      tasks.delete(name);
+      touched.delete(old);
+      old.dispose();
+    }
+    // Our own open transaction would hold back the read-committed changelog reader: settle it first.
+    await commit();
+    const started = Date.now();
+    const task = new Task<ConsumedBatch>(name, streamOf(topic), settings, keyTables);
+    task.restore(await readChangelog(name));
+    tasks.set(name, task);
+    restores++;
+    m.restoreSeconds.observe((Date.now() - started) / 1000);
+    log.info({ task: name, ms: Date.now() - started, watermark: task.watermark }, "task restored from the changelog");
+    return task;
+  }
+
+  function toRecords(es: readonly WindowEmission[], stream: Stream): ProduceRecord[] {
+    const out: ProduceRecord[] = [];
+    for (const e of es) {
+      m.emissions.inc({ stream, window: e.spec.name, kind: e.revision === 0 ? "first" : "revision" });
+      m.rows.inc({ stream, window: e.spec.name }, e.rows.length);
+      for (const r of e.rows) {
+        if (r.dimension === "global") m.windowCount.set({ stream, window: e.spec.name }, r.count);
+        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r), timestampMs: r.window_end_ms });
+        txRows.push(r);
+      }
+    }
+    return out;
+  }
+
+  async function handle(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly bigint[]): Promise<void> {
+    const name = `${batch.topic}/${batch.partition}`;
+    let task = tasks.get(name);
+    const first = batch.records[0];
+    // A batch that does not continue where the task stopped means the partition was elsewhere (or the
+    // consumer went back to the committed offset): rebuild from the changelog.
+    if (task === undefined || (first !== undefined && Number(first.offset) !== task.position)) task = await openTask(batch.topic, batch.partition);
+    const overflowBefore = keyTables.map((k) => k?.overflows ?? 0);
+    const skippedBefore = task.skippedOnReplay;
+    const lateBefore = task.agg.lateTotal;
+    const input = values.map((value, i) => ({ offset: Number(offsets[i] ?? 0), value }));
+    const tail = batch.records.at(-1);
+    const emissions = task.ingest(input, batch, tail === undefined ? undefined : Number(tail.offset) + 1);
+    records += input.length;
+    m.records.inc({ stream: task.stream }, input.length - (task.skippedOnReplay - skippedBefore));
+    m.replaySkipped.inc({ stream: task.stream }, task.skippedOnReplay - skippedBefore);
+    m.lateDropped.inc({ stream: task.stream }, task.agg.lateTotal - lateBefore);
+    keyTables.forEach((k, i) => {
+      const d = (k?.overflows ?? 0) - (overflowBefore[i] ?? 0);
+      if (d > 0) m.keyOverflow.inc({ dimension: DIMENSIONS[i] ?? "global" }, d);
+    });
+    const t = await ensureTx();
+    touched.add(task);
+    const out = toRecords(emissions, task.stream);
+    if (out.length > 0) await t.send(topics.aggregates, out);
+    if (Date.now() - txStarted >= settings.commitIntervalMs) await commit();
+  }
+
+  const eachBatch = withDeadLetter<DnsEvent | FlowRecord>({
+    decode: (value, record) => (record.topic === topics.dns ? decodeAs<DnsEvent>("DnsEvent", value) : decodeAs<FlowRecord>("FlowRecord", value)),
+    handle: (good, batch) =>
+      serial(async () => {
+        try {
+          await handle(
+            batch,
+            good.map((g) => g.value),
+            good.map((g) => g.record.offset),
+          );
+        } catch (error) {
+          // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
+          // and let a restart rebuild from the changelog and the committed offsets.
+          await tx?.abort().catch(() => undefined);
+          tx = null;
+          throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator batch ${batch.topic}/${batch.partition} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        }
+      }),
+    producer: dlqProducer,
+    service: "aggregator",
+    dlqTopic: topics.dlq,
+    logger: log,
+  });
+
+  function fail(error: unknown): void {
+    log.fatal({ err: error instanceof Error ? error.message : String(error) }, "aggregator: transaction failed; stopping so a restart recovers from the changelog");
+    failed?.(error);
+    void consumer?.close().catch(() => undefined);
+  }
+
+  return {
+    stopped,
+    async start() {
+      const admin = createAdmin(deps.kafka);
+      try {
+        await admin.createTopics([
+          {
+            name: topics.state,
+            partitions: statePartitions,
+            config: { "cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": String(3_600_000) },
+          },
+        ]);
+      } finally {
+        await admin.close();
+      }
+      consumer = createConsumer(deps.kafka, {
+        groupId,
+        topics: [topics.dns, topics.flows],
+        commit: "by-transaction",
+        readCommitted: true,
+        maxBatchRecords: deps.maxBatchRecords ?? 5000,
+        logger: log,
+        eachBatch,
+      });
+      consumer.stopped.catch(fail);
+      await consumer.start();
+      // Commit even when no batch arrives, so outputs never wait on traffic.
+      timer = setInterval(() => {
+        serial(async () => {
+          if (tx !== null && Date.now() - txStarted >= settings.commitIntervalMs) await commit();
+        }).catch(fail);
+      }, settings.commitIntervalMs);
+      timer.unref();
+    },
+    async close() {
+      if (timer !== null) clearInterval(timer);
+      await consumer?.close();
+      await serial(commit).catch(fail);
+      await txProducer.close();
+      await dlqProducer.close();
+      for (const t of tasks.values()) t.dispose();
+      stopResolve();
+    },
+    stats() {
+      let skipped = 0;
+      for (const t of tasks.values()) skipped += t.skippedOnReplay;
+      return { tasks: tasks.size, records, transactions, restores, skippedOnReplay: skipped };
+    },
+  };
+}
+
+/** The changelog partition of a task: its input partition, so restores spread over the state topic. */
+export function partitionOfTask(task: string, statePartitions: number): number {
+  const p = Number(task.slice(task.lastIndexOf("/") + 1));
+  return Number.isInteger(p) ? p % statePartitions : 0;
+}
