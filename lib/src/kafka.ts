@@ -508,9 +508,15 @@ export interface KafkaConsumer {
   close(): Promise<void>;
 }
 
+const NO_HEADERS: ReadonlyMap<string, Buffer> = new Map();
+
 function toConsumed(m: Message): ConsumedRecord {
-  const headers = new Map<string, Buffer>();
-  for (const [k, v] of m.headers) headers.set(k.toString(), v);
+  let headers = NO_HEADERS;
+  if (m.headers.size > 0) {
+    const h = new Map<string, Buffer>();
+    for (const [k, v] of m.headers) h.set(k.toString(), v);
+    headers = h;
+  }
   return {
     topic: m.topic,
     partition: m.partition,
@@ -528,6 +534,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   const log = options.logger ?? createLogger("kafka-consumer");
   const maxBatch = options.maxBatchRecords ?? 1000;
   const commitAfterBatch = (options.commit ?? "after-batch") === "after-batch";
+  const commits = new Set<Promise<void>>();
   let closing = false;
   let client: Consumer | null = null;
   let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | null = null;
@@ -558,6 +565,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   }
 
   async function closeClient(): Promise<void> {
+    await Promise.allSettled([...commits]);
     const s = stream;
     const c = client;
     stream = null;
@@ -625,13 +633,15 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
       }
     }
     if (commitAfterBatch) {
-      try {
-        await messages.at(-1)!.commit();
-      } catch (error) {
-        // A rebalance took the partition: its new owner re-reads from the last commit (at-least-once).
-        if (!isRetriable(error)) throw error;
-        log.warn({ err: describe(error), topic: batch.topic, partition: batch.partition }, "kafka: commit failed, records will be re-read");
-      }
+      // Issued after the handler, not awaited before the next batch: commits go out in order on one
+      // connection, and one that fails (a rebalance took the partition) only means the new owner
+      // re-reads from the previous commit, which at-least-once allows. close() awaits the last one.
+      const commit = Promise.resolve(messages.at(-1)!.commit());
+      commits.add(commit);
+      commit
+        .catch((error: unknown) => log.warn({ err: describe(error), topic: batch.topic, partition: batch.partition }, "kafka: commit failed, records will be re-read"))
+        .finally(() => commits.delete(commit))
+        .catch(() => undefined);
     }
   }
 
