@@ -15,6 +15,13 @@ test("registered domain by the public suffix list", () => {
   assert.equal(registeredDomain(""), "");
 });
 
+test("a tunnel payload label the suffix list refuses still yields the tunnel's registered domain", () => {
+  // dns2tcp-style base64 payloads carry "+" and "/", which are not hostname characters.
+  assert.equal(registeredDomain("aGVsbG8+/d29ybGQ=.t.hidemyself.org"), "hidemyself.org");
+  assert.equal(registeredDomain("a+b.c/d.example.co.uk"), "example.co.uk");
+  assert.equal(registeredDomain("a+b"), "a+b");
+});
+
 test("DNS, flow and certificate records from real captures round-trip through Avro with the design's keys", async () => {
   const mixed = await runCapture(capture("suricata-verify/mixed-ethernet-dns-tls-flow/test.pcap"));
   assert.ok(mixed.dns.length > 0 && mixed.flows.length > 0 && mixed.certs.length > 0);
