@@ -7,6 +7,7 @@ import { DNS_QUERY_MODEL, loadModelArtifact } from "../../../lib/src/model/artif
 import { QueryNameModel } from "./dga.js";
 import { evalDga, evalFalsePositives, evalTunnel, readDomains, readLegit, readTunnelQueries, type ModelKind } from "./eval.js";
 import { writeHeldout } from "./eval-heldout.js";
+import { evalPcap, KINDS } from "./eval-pcap.js";
 
 const DATA_DIR = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
 
@@ -20,6 +21,9 @@ Scores names with the shipped per-query model (models/dns-query.json); one line 
   --model FILE               another model file
   --write-heldout DIR        write the held-out split of ../shared/data (--data DIR) as benign.csv, dga.csv,
                              tunnel.csv in DIR, then evaluate them
+  --pcap FILE --expect KIND  pcap task (repeatable, paired in order): the capture through the collector's
+                             parsing and the detectors -> detected, seconds to detection (capture time),
+                             what else fired; KIND: ${Object.keys(KINDS).join(", ")}
   --json                     JSON lines (default: one readable line per task and model)`;
 
 function readable(v: Record<string, unknown>): string {
@@ -28,7 +32,7 @@ function readable(v: Record<string, unknown>): string {
     .join(" ");
 }
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       benign: { type: "string" },
@@ -38,6 +42,8 @@ function main(): number {
       model: { type: "string", default: DNS_QUERY_MODEL },
       data: { type: "string", default: DATA_DIR },
       "write-heldout": { type: "string" },
+      pcap: { type: "string", multiple: true },
+      expect: { type: "string", multiple: true },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -57,12 +63,20 @@ function main(): number {
     console.error("--benign and --dga go together");
     return 2;
   }
-  if (inputs.benign === undefined && inputs.tunnel === undefined && inputs.legit === undefined) {
+  const pcaps = values.pcap ?? [];
+  const expects = values.expect ?? [];
+  if (pcaps.length !== expects.length) {
+    console.error(`--pcap and --expect pair up: got ${pcaps.length} captures and ${expects.length} kinds`);
+    return 2;
+  }
+  if (inputs.benign === undefined && inputs.tunnel === undefined && inputs.legit === undefined && pcaps.length === 0) {
     console.error(`nothing to evaluate\n${HELP}`);
     return 2;
   }
-  const model = new QueryNameModel(loadModelArtifact(values.model));
   const out = (v: object): void => console.log(values.json ? JSON.stringify(v) : readable(v as Record<string, unknown>));
+  for (const [i, file] of pcaps.entries()) out(await evalPcap(file, expects[i]!));
+  if (inputs.benign === undefined && inputs.tunnel === undefined && inputs.legit === undefined) return 0;
+  const model = new QueryNameModel(loadModelArtifact(values.model));
   const kinds: ModelKind[] = ["int8", "float"];
   if (inputs.benign !== undefined && inputs.dga !== undefined) {
     const benign = readDomains(inputs.benign).map((d) => d.name);
@@ -81,7 +95,7 @@ function main(): number {
 }
 
 try {
-  process.exitCode = main();
+  process.exitCode = await main();
 } catch (e) {
   console.error(isStoqError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e));
   process.exitCode = 1;
