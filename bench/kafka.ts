@@ -142,7 +142,7 @@ async function platformaticDriver(brokers: string[]): Promise<Driver> {
     acks: ProduceAcks.ALL,
     transactionalId: `stoq-bench-platformatic-${process.pid}`,
     // The next transaction's AddPartitionsToTxn meets CONCURRENT_TRANSACTIONS while the broker still writes
-    // the last one's markers; the default 250 ms retry delay would dominate, the Java client waits 20 ms.
+    // the last one's markers; the default 1 s retry delay would dominate, the Java client waits 20 ms.
     retryDelay: 20,
   });
   return Promise.resolve({

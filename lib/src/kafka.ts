@@ -732,7 +732,7 @@ export function createTransactionalProducer(conn: KafkaConnection, transactional
   const client = new Producer({
     ...clientOptions(conn, 20),
     // A new transaction meets CONCURRENT_TRANSACTIONS while the broker still writes the previous one's
-    // markers; retrying that after 20 ms (as the Java client does) rather than 100+ ms is 10x the rate.
+    // markers; retrying after 20 ms as the Java client does, not the client's default 1 s, is 80x the rate.
     retryDelay: (_client, _op, attempt) => Math.min(1000, 20 * 2 ** (attempt - 1)),
     retries: 10,
     idempotent: true,
