@@ -53,7 +53,12 @@ struct stoq_model {
 #define STOQ_MODE_ENFORCE 2 /* drop when the active model says threat */
 
 /* Value of the control map (BPF_MAP_TYPE_ARRAY, 1 entry). The collector writes the inactive slot in
- * full, then flips `active` with one aligned 32-bit store; the program reads `active` once per packet. */
+ * full, then flips `active` with one aligned 32-bit store; the program reads `active` once per packet.
+ *
+ * Writing a slot (bpf/mlp.h derives a per-CPU packed copy from it and checks `version` before and after):
+ * write the whole value once with version 0, then again with the real version, then flip `active`. A
+ * CPU that was still copying the slot when the rewrite began sees the version change and discards its
+ * copy (the packet passes unscored) instead of scoring with a mix of two models. */
 struct stoq_control {
 	__u32 active; /* STOQ_MODEL_SLOT_A or STOQ_MODEL_SLOT_B */
 	__u32 mode;   /* STOQ_MODE_* */
