@@ -4,7 +4,7 @@
 //
 // Layout per id: hash (u32), arena offset (u32), length and width (u32: bit 31 = two bytes per code
 // unit), reference count (u32). Index: open addressing with linear probing over `slots` (id + 1, 0 =
-// empty), at most half full; removal by backward shift so no tombstones accumulate.
+// empty), at most 3/4 full; removal by backward shift so no tombstones accumulate.
 import { hashString32 } from "../../../lib/src/hash.js";
 
 /** Id returned when the table is full: the caller folds the record into an overflow bucket. */
@@ -77,7 +77,7 @@ export class KeyTable {
     this.refs[id] = 0;
     this.slots[i] = id + 1;
     this.live++;
-    if (this.live * 2 > this.slots.length) this.grow();
+    if (this.live * 4 > this.slots.length * 3) this.grow();
     return id;
   }
 
@@ -169,8 +169,9 @@ export class KeyTable {
       this.compact();
       if (this.arenaUsed + bytes <= this.arena.length) return;
     }
-    let size = this.arena.length * 2;
-    while (size < this.arenaUsed + bytes) size *= 2;
+    // 1.5x rather than 2x: the arena of a million keys is tens of MiB, and the bound is on memory.
+    let size = Math.ceil(this.arena.length * 1.5);
+    while (size < this.arenaUsed + bytes) size = Math.ceil(size * 1.5);
     const next = new Uint8Array(size);
     next.set(this.arena.subarray(0, this.arenaUsed));
     this.arena = next;
@@ -252,6 +253,6 @@ export class KeyTable {
 
 function tableSizeFor(n: number): number {
   let size = 16;
-  while (size < n * 2) size *= 2;
+  while (size * 3 < n * 4) size *= 2;
   return size;
 }

@@ -1,6 +1,7 @@
 // Per-key statistics of one window (or pane) for one dimension, as struct-of-arrays: count, a flagged
 // count (NXDOMAIN answers, reset flows) and the Welford moments of the dimension's measure, addressed
-// through a small open-addressing index from key id to slot. About 50 bytes per key, no JS objects.
+// through an open-addressing index (at most 3/4 full) from key id to slot. About 60 bytes per key, no
+// JS objects.
 //
 // Slot layout: key id (i32), count (f64), flagged (u32), n / mean / m2 (f64, Welford), min / max (f32),
 // marks (u8: EMIT_DIRTY = changed since last emission, SNAPSHOT_DIRTY = changed since last checkpoint).
@@ -34,7 +35,7 @@ export class MomentsTable {
     this.max = new Float32Array(cap).fill(-Infinity);
     this.marks = new Uint8Array(cap);
     let size = 8;
-    while (size < cap * 2) size *= 2;
+    while (size * 3 < cap * 4) size *= 2;
     this.index = new Int32Array(size);
     this.mask = size - 1;
   }
@@ -70,7 +71,7 @@ export class MomentsTable {
     const slot = this.size++;
     this.keyOf[slot] = key;
     this.index[i] = slot + 1;
-    if (this.size * 2 > this.index.length) this.growIndex();
+    if (this.size * 4 > this.index.length * 3) this.growIndex();
     this.isNew = true;
     return slot;
   }
@@ -191,11 +192,20 @@ export class MomentsTable {
     return heap.sort((a, b) => (less(a, b) ? 1 : less(b, a) ? -1 : 0));
   }
 
+  /** Reallocates the columns to the slots in use: a closed pane kept as a window takes no more room. */
+  shrinkToFit(): void {
+    if (this.keyOf.length - this.size < 1024) return;
+    this.resize(Math.max(4, this.size));
+  }
+
   private growSlots(): void {
-    const n = this.keyOf.length * 2;
+    this.resize(this.keyOf.length * 2);
+  }
+
+  private resize(n: number): void {
     const widen = <T extends Int32Array | Float64Array | Uint32Array | Float32Array | Uint8Array>(a: T, b: T, fill?: number): T => {
       if (fill !== undefined) b.fill(fill);
-      b.set(a);
+      b.set(a.subarray(0, Math.min(a.length, n)));
       return b;
     };
     this.keyOf = widen(this.keyOf, new Int32Array(n));

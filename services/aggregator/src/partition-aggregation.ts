@@ -325,6 +325,7 @@ export class PartitionAggregation {
         if (existing === undefined && start + spec.sizeMs + this.settings.allowedLatenessMs <= this.watermark && !mayPromote) continue;
         if (existing === undefined && mayPromote && !promoted && isTumbling(spec) && spec.sizeMs === this.settings.paneMs) {
           pane.restrictTo(this.dimsOf(spec));
+          pane.shrinkToFit();
           open.set(start, pane);
           promoted = true;
           continue;

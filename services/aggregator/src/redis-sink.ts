@@ -50,9 +50,9 @@ export function windowName(a: Pick<WindowAggregate, "size_ms" | "hop_ms">): stri
 }
 
 export const redisKeys = {
-  agg: (a: WindowAggregate): string => `stoq:agg:${windowName(a)}:${a.dimension}:${a.key}:${a.window_start_ms}`,
-  series: (window: string, dimension: string, key: string): string => `stoq:ts:${window}:${dimension}:${key}`,
-  top: (window: string, dimension: string, start: number): string => `stoq:top:${window}:${dimension}:${start}`,
+  agg: (a: WindowAggregate): string => `agg:${windowName(a)}:${a.dimension}:${a.key}:${a.window_start_ms}`,
+  series: (window: string, dimension: string, key: string): string => `ts:${window}:${dimension}:${key}`,
+  top: (window: string, dimension: string, start: number): string => `top:${window}:${dimension}:${start}`,
 };
 
 function mergeMeasures(parts: readonly MeasureSummary[][]): MeasureSummary[] {

@@ -13,21 +13,25 @@ export interface AggregatorSettings extends AggregationSettings {
   readonly redisTtlSeconds: (sizeMs: number) => number;
 }
 
-// Per-key state costs ~50 bytes per key per window; the widest dimensions (query names, flows) are kept
-// where they are read (1 s and 1 min), and long windows keep the per-entity views detectors baseline on.
-const DIMS_UP_TO_1M: readonly DimensionName[] = DIMENSIONS;
+// Per-key state costs ~60 bytes per key per window, so each dimension is kept at the sizes it is read
+// at: query names per second (tunnels and bursts show there; the per-minute view of a name is its
+// registered domain), flows up to a minute, domains up to an hour (a domain's day is the sum of its 24
+// hourly windows, which Redis keeps for a week), sources at every size.
+const DIMS_SUB_MINUTE: readonly DimensionName[] = DIMENSIONS;
+const DIMS_1M: readonly DimensionName[] = ["global", "node", "registered_domain", "source", "destination", "flow"];
 const DIMS_1H: readonly DimensionName[] = ["global", "node", "registered_domain", "source", "destination"];
-const DIMS_LONGER: readonly DimensionName[] = ["global", "node", "registered_domain", "source"];
+const DIMS_LONGER: readonly DimensionName[] = ["global", "node", "source"];
 
 function dimensionsFor(sizeMs: number): readonly DimensionName[] {
-  if (sizeMs <= 60_000) return DIMS_UP_TO_1M;
+  if (sizeMs < 60_000) return DIMS_SUB_MINUTE;
+  if (sizeMs <= 60_000) return DIMS_1M;
   if (sizeMs <= 3_600_000) return DIMS_1H;
   return DIMS_LONGER;
 }
 
 export interface SettingsInput {
-  /** Config statistical_analysis.window_sizes, e.g. ["1s", "1m", "1h", "24h"]. */
-  readonly windowSizes: readonly string[];
+  /** Config statistical_analysis.window_sizes: ["1s", "1m", "1h", "24h"] or the same in milliseconds. */
+  readonly windowSizes: readonly (string | number)[];
   readonly maxDomainsTracked: number;
   readonly concurrentFlowsLimit: number;
   /** Config performance.target_throughput_gbps, used as the link capacity of bandwidth_utilization. */
@@ -45,7 +49,7 @@ export interface SettingsInput {
 export function aggregatorSettings(input: SettingsInput): AggregatorSettings {
   if (input.windowSizes.length === 0) throw new StoqError("CONFIG_INVALID", "statistical_analysis.window_sizes: empty; give at least one size such as \"1s\"");
   const windows: WindowSpec[] = input.windowSizes.map((s) => {
-    const ms = parseDuration(s);
+    const ms = typeof s === "number" ? s : parseDuration(s);
     return windowSpec(ms, ms, dimensionsFor(ms));
   });
   const hopping = input.hopping ?? (windows.some((w) => w.sizeMs === 60_000) ? [{ size: "1m", hop: "10s", dimensions: ["global", "node"] as DimensionName[] }] : []);

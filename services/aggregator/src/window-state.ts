@@ -106,6 +106,10 @@ export class WindowState {
     }
   }
 
+  shrinkToFit(): void {
+    for (const t of this.tables) t?.shrinkToFit();
+  }
+
   /** Drops the dimensions not in `dims` (a pane promoted to a window of fewer dimensions). */
   restrictTo(dims: readonly DimensionName[]): void {
     for (let d = 0; d < this.tables.length; d++) {

@@ -1,0 +1,53 @@
+// Aggregator start-up: the exactly-once window loop over stoq.dns.v1 and stoq.flows.v1, and the Redis
+// projection of the committed aggregates for Grafana and StoqClient.
+import type { RunningService, ServiceContext } from "../../../lib/src/service-runtime.js";
+import { createAggregator } from "./aggregator.js";
+import { createRedisSink } from "./redis-sink.js";
+import { aggregatorSettings } from "./settings.js";
+import { formatDuration } from "./windows.js";
+
+// A window stays readable in Redis for this many of its own lengths, and at least an hour: enough for a
+// dashboard to draw the recent past of every window size without Redis growing with the stream.
+const TTL_WINDOWS = 120;
+const MIN_TTL_S = 3600;
+
+export async function startAggregator(ctx: ServiceContext): Promise<RunningService> {
+  const { config, log } = ctx;
+  const settings = aggregatorSettings({
+    windowSizes: config.statistical_analysis.window_sizes.map(formatDuration),
+    maxDomainsTracked: config.statistical_analysis.dns_pattern_analysis.max_domains_tracked,
+    concurrentFlowsLimit: config.performance.concurrent_flows_limit,
+    targetThroughputGbps: config.performance.target_throughput_gbps,
+    allowedLatenessMs: config.aggregator.allowed_lateness,
+    topK: config.aggregator.top_k,
+  });
+  // The transactional id must survive restarts of this instance (it fences a zombie), so it comes from
+  // the configured instance name, not the pid.
+  const instance = config.aggregator.instance ?? ctx.node;
+  const aggregator = createAggregator({ kafka: ctx.kafka, settings, instance, log });
+  const redis = ctx.redis();
+  const sink = createRedisSink({
+    kafka: ctx.kafka,
+    redis,
+    topic: "stoq.aggregates.v1",
+    ttlSeconds: (sizeMs) => Math.max(MIN_TTL_S, Math.ceil((sizeMs * TTL_WINDOWS) / 1000)),
+    topKeys: config.aggregator.top_k,
+    log,
+  });
+  await Promise.all([aggregator.start(), sink.start()]);
+  let healthy = true;
+  for (const [what, stopped] of [["window loop", aggregator.stopped], ["redis projection", sink.stopped]] as const) {
+    stopped.catch((e: unknown) => {
+      healthy = false;
+      log.error({ err: e }, `aggregator ${what} stopped: restart the process to recover from the changelog`);
+    });
+  }
+  return {
+    ready: () => healthy,
+    async close() {
+      await aggregator.close();
+      await sink.close();
+      redis.disconnect();
+    },
+  };
+}
