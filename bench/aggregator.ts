@@ -213,7 +213,7 @@ async function childKafka(topic: string, records: number): Promise<Record<string
   const t0 = performance.now();
   await agg.start();
   const joinedAt = performance.now();
-  await done;
+  await Promise.race([done, agg.stopped.then(() => Promise.reject(new Error("the aggregator stopped before the end of the topic")))]);
   await agg.close();
   const st = agg.stats();
   // Like ConsumerPerformance's fetch.nMsg.sec: from the group join to the last record, join excluded.

@@ -144,7 +144,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       if (cp.commitAfter !== null) await tx.sendOffsets(cp.commitAfter);
     }
     touched.clear();
-    if (state.length > 0) await tx.send(topics.state, state);
+    await sendSliced(tx, topics.state, state);
     await tx.commit();
     tx = null;
     transactions++;
@@ -272,8 +272,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     });
     const t = await ensureTx();
     touched.add(task);
-    const out = toRecords(emissions, task.stream);
-    if (out.length > 0) await t.send(topics.aggregates, out);
+    await sendSliced(t, topics.aggregates, toRecords(emissions, task.stream));
     if (Date.now() - txStarted >= settings.commitIntervalMs) await commit();
   }
 
@@ -356,6 +355,23 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       return { tasks: tasks.size, records, transactions, restores, skippedOnReplay: skipped };
     },
   };
+}
+
+// One produce request per slice: a window of a million keys must not become one request over the
+// broker's limit.
+const SEND_SLICE_BYTES = 512 * 1024;
+
+async function sendSliced(tx: KafkaTransaction, topic: string, records: readonly ProduceRecord[]): Promise<void> {
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    bytes += (records[i]?.value.length ?? 0) + 64;
+    if (bytes >= SEND_SLICE_BYTES || i === records.length - 1) {
+      await tx.send(topic, records.slice(from, i + 1));
+      from = i + 1;
+      bytes = 0;
+    }
+  }
 }
 
 /** The changelog partition of a task: its input partition, so restores spread over the state topic. */

@@ -2,10 +2,11 @@
 // bound, storing the strings in a byte arena and the hash index in typed arrays, so a million keys cost
 // no JS objects, no GC marking and about 40 bytes plus the key's characters.
 //
-// Layout per id: hash (u32), arena offset (u32), length and width (u32: bit 31 = two bytes per code
-// unit), reference count (u32). Index: open addressing with linear probing over `slots` (id + 1, 0 =
-// empty), at most 3/4 full; removal by backward shift so no tombstones accumulate.
-import { hashString32 } from "../../../lib/src/hash.js";
+// Layout per id: arena offset (u32), length and width (u32: bit 31 = two bytes per code unit),
+// reference count (u32). Index: open addressing with linear probing over `slots`, pairs of (hash,
+// id + 1; 0 = empty) so a probe reads one cache line, at most 3/4 full; removal by backward shift so no
+// tombstones accumulate.
+import { fmix32, hashString32 } from "../../../lib/src/hash.js";
 
 /** Id returned when the table is full: the caller folds the record into an overflow bucket. */
 export const OVERFLOW = -1;
@@ -15,7 +16,6 @@ export class KeyTable {
   readonly capacity: number;
   private slots: Int32Array;
   private mask: number;
-  private hashes: Uint32Array;
   private offsets: Uint32Array;
   private lengths: Uint32Array;
   private refs: Uint32Array;
@@ -35,9 +35,8 @@ export class KeyTable {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`key table capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
     const initial = Math.min(capacity, 1024);
-    this.slots = new Int32Array(tableSizeFor(initial));
-    this.mask = this.slots.length - 1;
-    this.hashes = new Uint32Array(initial);
+    this.slots = new Int32Array(2 * tableSizeFor(initial));
+    this.mask = this.slots.length / 2 - 1;
     this.offsets = new Uint32Array(initial);
     this.lengths = new Uint32Array(initial);
     this.refs = new Uint32Array(initial);
@@ -51,33 +50,34 @@ export class KeyTable {
 
   /** Bytes held by the typed arrays of this table. */
   get byteSize(): number {
-    return this.slots.byteLength + this.arena.byteLength + this.hashes.length * 20;
+    return this.slots.byteLength + this.arena.byteLength + this.offsets.length * 16;
   }
 
   /** The id of `key`, interning it if new; OVERFLOW when the table is full. Sets `lastHash`. */
   intern(key: string): number {
     const h = hashString32(key);
     this.lastHash = h;
+    const hs = h | 0;
+    const slots = this.slots;
     let i = h & this.mask;
     for (;;) {
-      const s = this.slots[i] ?? 0;
+      const s = slots[2 * i + 1] ?? 0;
       if (s === 0) break;
-      const id = s - 1;
-      if (this.hashes[id] === h && this.equals(id, key)) return id;
+      if (slots[2 * i] === hs && this.equals(s - 1, key)) return s - 1;
       i = (i + 1) & this.mask;
     }
     if (this.live >= this.capacity) {
       this.overflows++;
       return OVERFLOW;
     }
-    if (this.freeCount === 0 && this.nextId === this.hashes.length) this.growIds();
+    if (this.freeCount === 0 && this.nextId === this.offsets.length) this.growIds();
     const id = this.freeCount > 0 ? (this.freeIds[--this.freeCount] ?? 0) : this.nextId++;
-    this.hashes[id] = h;
     this.store(id, key);
     this.refs[id] = 0;
-    this.slots[i] = id + 1;
+    slots[2 * i] = hs;
+    slots[2 * i + 1] = id + 1;
     this.live++;
-    if (this.live * 4 > this.slots.length * 3) this.grow();
+    if (this.live * 4 > (this.mask + 1) * 3) this.grow();
     return id;
   }
 
@@ -86,15 +86,11 @@ export class KeyTable {
     const h = hashString32(key);
     let i = h & this.mask;
     for (;;) {
-      const s = this.slots[i] ?? 0;
+      const s = this.slots[2 * i + 1] ?? 0;
       if (s === 0) return -1;
-      if (this.hashes[s - 1] === h && this.equals(s - 1, key)) return s - 1;
+      if (this.slots[2 * i] === (h | 0) && this.equals(s - 1, key)) return s - 1;
       i = (i + 1) & this.mask;
     }
-  }
-
-  hashOf(id: number): number {
-    return this.hashes[id] ?? 0;
   }
 
   keyOf(id: number): string {
@@ -135,6 +131,18 @@ export class KeyTable {
     }
     for (let i = 0; i < len; i++) if (a[off + i] !== key.charCodeAt(i)) return false;
     return true;
+  }
+
+  /** hashString32 of the stored key, from the arena (the index keeps hashes by slot, not by id). */
+  private storedHash(id: number): number {
+    const meta = this.lengths[id] ?? 0;
+    const len = meta & ~WIDE;
+    const a = this.arena;
+    const off = this.offsets[id] ?? 0;
+    let h = 0x811c9dc5;
+    if (meta & WIDE) for (let i = 0; i < len; i++) h = Math.imul(h ^ ((a[off + 2 * i] ?? 0) | ((a[off + 2 * i + 1] ?? 0) << 8)), 0x01000193);
+    else for (let i = 0; i < len; i++) h = Math.imul(h ^ (a[off + i] ?? 0), 0x01000193);
+    return fmix32(h);
   }
 
   private store(id: number, key: string): void {
@@ -180,8 +188,8 @@ export class KeyTable {
   private compact(): void {
     const next = new Uint8Array(this.arena.length);
     let used = 0;
-    for (let i = 0; i < this.slots.length; i++) {
-      const s = this.slots[i] ?? 0;
+    for (let i = 0; i <= this.mask; i++) {
+      const s = this.slots[2 * i + 1] ?? 0;
       if (s === 0) continue;
       const id = s - 1;
       const meta = this.lengths[id] ?? 0;
@@ -198,23 +206,26 @@ export class KeyTable {
 
   private remove(id: number): void {
     const mask = this.mask;
-    let i = (this.hashes[id] ?? 0) & mask;
-    while ((this.slots[i] ?? 0) !== id + 1) i = (i + 1) & mask;
+    const slots = this.slots;
+    let i = this.storedHash(id) & mask;
+    while ((slots[2 * i + 1] ?? 0) !== id + 1) i = (i + 1) & mask;
     // Backward-shift deletion: pull later entries of the probe run into the hole.
     let hole = i;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const s = this.slots[j] ?? 0;
+      const s = slots[2 * j + 1] ?? 0;
       if (s === 0) break;
-      const home = (this.hashes[s - 1] ?? 0) & mask;
+      const home = (slots[2 * j] ?? 0) & mask;
       // The entry may fill the hole when the hole lies on its probe path from home to j.
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        this.slots[hole] = s;
+        slots[2 * hole] = slots[2 * j] ?? 0;
+        slots[2 * hole + 1] = s;
         hole = j;
       }
     }
-    this.slots[hole] = 0;
+    slots[2 * hole] = 0;
+    slots[2 * hole + 1] = 0;
     const meta = this.lengths[id] ?? 0;
     this.arenaGarbage += meta & WIDE ? 2 * (meta & ~WIDE) : meta;
     this.freeIds[this.freeCount++] = id;
@@ -223,13 +234,12 @@ export class KeyTable {
 
   /** Per-id arrays grow by doubling up to the capacity, so an idle dimension costs little. */
   private growIds(): void {
-    const n = Math.min(this.capacity, this.hashes.length * 2);
+    const n = Math.min(this.capacity, this.offsets.length * 2);
     const widen = <T extends Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a);
       return b;
     };
-    this.hashes = widen(this.hashes, (k) => new Uint32Array(k));
     this.offsets = widen(this.offsets, (k) => new Uint32Array(k));
     this.lengths = widen(this.lengths, (k) => new Uint32Array(k));
     this.refs = widen(this.refs, (k) => new Uint32Array(k));
@@ -237,14 +247,17 @@ export class KeyTable {
   }
 
   private grow(): void {
-    const next = new Int32Array(this.slots.length * 2);
-    const mask = next.length - 1;
-    for (let i = 0; i < this.slots.length; i++) {
-      const s = this.slots[i] ?? 0;
+    const size = 2 * (this.mask + 1);
+    const next = new Int32Array(2 * size);
+    const mask = size - 1;
+    for (let i = 0; i <= this.mask; i++) {
+      const s = this.slots[2 * i + 1] ?? 0;
       if (s === 0) continue;
-      let j = (this.hashes[s - 1] ?? 0) & mask;
-      while ((next[j] ?? 0) !== 0) j = (j + 1) & mask;
-      next[j] = s;
+      const h = this.slots[2 * i] ?? 0;
+      let j = h & mask;
+      while ((next[2 * j + 1] ?? 0) !== 0) j = (j + 1) & mask;
+      next[2 * j] = h;
+      next[2 * j + 1] = s;
     }
     this.slots = next;
     this.mask = mask;

@@ -131,8 +131,8 @@ interface PaneWire {
   summaries: SummaryWire[];
 }
 
-function bytesOf(a: ArrayBufferView, n: number, width: number): Buffer {
-  return Buffer.from(a.buffer.slice(a.byteOffset, a.byteOffset + n * width));
+function bytesOf(a: ArrayBufferView, from: number, to: number, width: number): Buffer {
+  return Buffer.from(a.buffer.slice(a.byteOffset + from * width, a.byteOffset + to * width));
 }
 
 function encodeHll(h: HyperLogLog): Buffer {
@@ -179,29 +179,46 @@ function decodeSketchInto(s: QuantileSketch, b: Buffer): void {
   }
 }
 
-export function encodePane(w: WindowState, keyTables: KeyTablesByDim): Buffer {
-  const dims: DimStateWire[] = [];
+/** Keys per changelog record: keeps each record far below the broker's 1 MiB message limit. */
+export const PANE_CHUNK_SLOTS = 4096;
+
+/**
+ * Encodes a pane as one or more records: each holds up to PANE_CHUNK_SLOTS keys of one dimension, the
+ * first also the summaries. Merging is associative, so the chunks rebuild the pane in any order.
+ */
+export function encodePane(w: WindowState, keyTables: KeyTablesByDim): Buffer[] {
+  const chunks: PaneWire[] = [];
   w.tables.forEach((t, d) => {
     if (t == null) return;
     const kt = keyTables[d];
-    const keys: (string | null)[] = [];
-    for (let s = 0; s < t.size; s++) {
-      const id = t.keyOf[s] ?? 0;
-      keys.push(id === OVERFLOW ? null : d === DIM_GLOBAL ? "" : (kt?.keyOf(id) ?? ""));
+    for (let from = 0; from === 0 || from < t.size; from += PANE_CHUNK_SLOTS) {
+      const to = Math.min(t.size, from + PANE_CHUNK_SLOTS);
+      const keys: (string | null)[] = [];
+      for (let s = from; s < to; s++) {
+        const id = t.keyOf[s] ?? 0;
+        keys.push(id === OVERFLOW ? null : d === DIM_GLOBAL ? "" : (kt?.keyOf(id) ?? ""));
+      }
+      const o = w.overflow[d];
+      chunks.push({
+        start: w.start,
+        end: w.end,
+        dims: [
+          {
+            dim: DIMENSIONS[d] ?? "global",
+            keys,
+            count: bytesOf(t.count, from, to, 8),
+            flagged: bytesOf(t.flagged, from, to, 4),
+            n: bytesOf(t.n, from, to, 8),
+            mean: bytesOf(t.mean, from, to, 8),
+            m2: bytesOf(t.m2, from, to, 8),
+            min: bytesOf(t.min, from, to, 4),
+            max: bytesOf(t.max, from, to, 4),
+            overflow: o == null || from > 0 ? [] : o.top().map((h) => ({ key: h.key, count: h.count, error: h.error })),
+          },
+        ],
+        summaries: [],
+      });
     }
-    const o = w.overflow[d];
-    dims.push({
-      dim: DIMENSIONS[d] ?? "global",
-      keys,
-      count: bytesOf(t.count, t.size, 8),
-      flagged: bytesOf(t.flagged, t.size, 4),
-      n: bytesOf(t.n, t.size, 8),
-      mean: bytesOf(t.mean, t.size, 8),
-      m2: bytesOf(t.m2, t.size, 8),
-      min: bytesOf(t.min, t.size, 4),
-      max: bytesOf(t.max, t.size, 4),
-      overflow: o == null ? [] : o.top().map((h) => ({ key: h.key, count: h.count, error: h.error })),
-    });
   });
   const summaries: SummaryWire[] = [];
   const nodeTable = keyTables[1];
@@ -214,8 +231,10 @@ export function encodePane(w: WindowState, keyTables: KeyTablesByDim): Buffer {
   };
   if (w.global !== null) push(null, w.global);
   for (const [k, s] of w.nodes) push(nodeTable?.keyOf(k) ?? "", s);
-  const wire: PaneWire = { start: w.start, end: w.end, dims, summaries };
-  return paneType.toBuffer(wire);
+  const first = chunks[0] ?? { start: w.start, end: w.end, dims: [], summaries: [] };
+  first.summaries = summaries;
+  if (chunks.length === 0) chunks.push(first);
+  return chunks.map((c) => paneType.toBuffer(c));
 }
 
 /** Decodes a pane, interning its keys into `keyTables` (keys that no longer fit go to "(other)"). */

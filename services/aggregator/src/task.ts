@@ -3,8 +3,8 @@
 // input batch the consumer offset may be committed. Pure: the Kafka loop in aggregator.ts drives it.
 //
 // Recovery contract. A checkpoint commits, in one Kafka transaction: the aggregates emitted since the
-// previous one, every pane closed and every late delta since (changelog key `<task>|p|<start>|c` or
-// `|l<seq>`), tombstones for panes no retained window needs any more, the task's progress (`<task>|m`),
+// previous one, every pane closed and every late delta since (changelog keys `<task>|p|<start>|c|<i>`
+// or `|l<seq>|<i>`, one per chunk), tombstones for panes no retained window needs any more, the task's progress (`<task>|m`),
 // and the consumer offset just before the oldest record still in an open pane. Open panes are not
 // written: a restart rebuilds the retained windows from the changelog and re-reads the open panes'
 // records from that offset, skipping those before `next_offset` whose pane had already closed.
@@ -94,9 +94,13 @@ export class Task<B> {
   }
 
   private persist(pane: WindowState, late: boolean): void {
-    const key = `${this.name}|p|${pane.start}|${late ? `l${this.nextDeltaSeq++}` : "c"}`;
-    this.pending.push({ key, value: encodePane(pane, this.keyTables) });
-    this.livePanes.set(key, this.agg.lastWindowEnd(pane.start));
+    const base = `${this.name}|p|${pane.start}|${late ? `l${this.nextDeltaSeq++}` : "c"}`;
+    const lastEnd = this.agg.lastWindowEnd(pane.start);
+    encodePane(pane, this.keyTables).forEach((value, i) => {
+      const key = `${base}|${i}`;
+      this.pending.push({ key, value });
+      this.livePanes.set(key, lastEnd);
+    });
   }
 
   /** The changelog records since the last checkpoint and the batch whose end may be committed. */

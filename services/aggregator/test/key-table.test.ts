@@ -27,7 +27,8 @@ test("released keys free their ids; the index stays consistent under heavy churn
   let seed = 42;
   const rnd = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   for (let step = 0; step < 60_000; step++) {
-    const k = `key-${Math.floor(rnd() * 8000)}.example`;
+    const r = Math.floor(rnd() * 8000);
+    const k = r % 3 === 0 ? `\u4e2d${r}.\u6587` : `key-${r}.example`;
     const id = live.get(k);
     if (id === undefined) {
       const nid = t.intern(k);

@@ -9,21 +9,22 @@ import { dnsEvent, flowRecord } from "./records.js";
 
 const settings = aggregatorSettings({ windowSizes: ["1s"], maxDomainsTracked: 2, concurrentFlowsLimit: 100, keysPerShortWindow: 100, hopping: [] });
 
-function closedPane(stream: "dns" | "flow", fill: (a: PartitionAggregation) => void): { pane: Buffer; direct: WindowEmission } {
+function closedPane(stream: "dns" | "flow", fill: (a: PartitionAggregation) => void): { pane: Buffer[]; direct: WindowEmission } {
   const tables = createKeyTables(settings.bounds);
   const a = new PartitionAggregation("c/0", stream, settings, tables);
   fill(a);
-  let pane: Buffer | null = null;
+  let pane: Buffer[] = [];
   const out: WindowEmission[] = [];
   a.advance(1000, (e) => out.push(e), (p: WindowState) => (pane = encodePane(p, tables)));
-  assert.ok(pane !== null && out[0] !== undefined);
+  assert.ok(pane.length > 0 && out[0] !== undefined);
   return { pane, direct: out[0] };
 }
 
-function rebuilt(stream: "dns" | "flow", pane: Buffer): WindowEmission {
+function rebuilt(stream: "dns" | "flow", pane: Buffer[]): WindowEmission {
   const tables = createKeyTables(settings.bounds);
   const b = new PartitionAggregation("c/0", stream, settings, tables);
-  b.restore(0, [decodePane(pane, stream, tables)], new Map());
+  // Chunks in reverse order: the rebuild must not depend on it.
+  b.restore(0, [...pane].reverse().map((c) => decodePane(c, stream, tables)), new Map());
   const out: WindowEmission[] = [];
   b.advance(1000, (e) => out.push(e));
   assert.ok(out[0] !== undefined);
@@ -38,6 +39,24 @@ test("a DNS pane survives encoding: keys, overflow bucket, heavy hitters, sketch
   assert.deepEqual(again.rows, direct.rows);
   assert.deepEqual(again.topK, direct.topK);
   assert.ok(direct.rows.some((r) => r.key === "(other)"), "the bound of 2 domains made an overflow bucket");
+});
+
+test("a pane with more keys than a chunk is split and rebuilt exactly", () => {
+  const big = aggregatorSettings({ windowSizes: ["1s"], maxDomainsTracked: 100_000, concurrentFlowsLimit: 100, keysPerShortWindow: 100_000, hopping: [] });
+  const tables = createKeyTables(big.bounds);
+  const a = new PartitionAggregation("c/0", "dns", big, tables);
+  for (let i = 0; i < 10_000; i++) a.ingestDns(dnsEvent({ t: i / 20, registered_domain: `k${i}.com`, qname: `k${i}.com` }));
+  let chunks: Buffer[] = [];
+  const out: WindowEmission[] = [];
+  a.advance(1000, (e) => out.push(e), (p: WindowState) => (chunks = encodePane(p, tables)));
+  assert.ok(chunks.length >= 5, `${chunks.length} chunks`);
+  for (const c of chunks) assert.ok(c.length < 1_000_000);
+  const t2 = createKeyTables(big.bounds);
+  const b = new PartitionAggregation("c/0", "dns", big, t2);
+  b.restore(0, chunks.map((c) => decodePane(c, "dns", t2)), new Map());
+  const again: WindowEmission[] = [];
+  b.advance(1000, (e) => again.push(e));
+  assert.deepEqual(again[0]?.rows, out[0]?.rows);
 });
 
 test("a flow pane survives encoding with its FlowStatistics", () => {
