@@ -23,6 +23,7 @@ const COMMANDS: Record<string, Entry> = {
   demo: { summary: "run the walking skeleton on the embedded stack and report what flowed", load: () => import("./demo.js") },
   collector: { summary: "run the collector: replay captures (or XDP) and publish records; apply models", load: () => import("./collector.js") },
   detector: { summary: "run the detector: baselines and threat detectors over aggregates and events → anomalies", load: () => import("./detector.js") },
+  aggregator: { summary: "run the aggregator: event-time windows to stoq.aggregates.v1 and Redis, exactly once", load: () => import("./aggregator.js") },
   trainer: { summary: "run the trainer: learn from feature vectors and labels, publish signed int8 models", load: () => import("./trainer.js") },
   labels: { summary: "publish a threat-intel or analyst list as labels (stoq labels import --csv FILE)", load: () => import("./labels.js") },
   rules: { summary: "print the Prometheus alert rules rendered from the alert thresholds", load: () => import("./rules.js") },
