@@ -136,8 +136,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (applied < update.version) throw new Error(`collector did not report model v${update.version} applied to Prometheus within ${o.timeoutS} s`);
-    const delay = await promQuery(ep.prometheusUrl, 'max(stoq_model_apply_delay_seconds_sum{job="collector"} / stoq_model_apply_delay_seconds_count{job="collector"})');
-    say(`collector: applied model v${applied} (Prometheus stoq_model_applied_version; mean publish-to-apply ${delay === null ? "?" : (delay * 1000).toFixed(0)} ms)`);
+    const delay = await promQuery(ep.prometheusUrl, 'max(stoq_model_last_apply_delay_seconds{job="collector"})');
+    say(`collector: applied model v${applied}, ${delay === null ? "?" : (delay * 1000).toFixed(0)} ms after the trainer signed it (Prometheus stoq_model_applied_version, stoq_model_last_apply_delay_seconds)`);
     const redisKeys = (await redis.keys(`${config.infrastructure.redis.key_prefix}agg:*`)).length;
     say(`redis: ${redisKeys.toLocaleString()} aggregate keys under ${config.infrastructure.redis.key_prefix}agg:*`);
     const records = Object.fromEntries(

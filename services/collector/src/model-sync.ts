@@ -39,8 +39,12 @@ const appliedVersion = new Gauge({
 });
 const applyDelay = new Histogram({
   name: "stoq_model_apply_delay_seconds",
-  help: "Time from a model's publication (created_at_ms, trainer clock) to its application here.",
+  help: "Time from a model's publication (created_at_ms, trainer clock) to its application here, for models published while this collector ran.",
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+});
+const lastApplyDelay = new Gauge({
+  name: "stoq_model_last_apply_delay_seconds",
+  help: "Publication-to-application time of the last model applied while this collector ran.",
 });
 
 export interface ModelSync {
@@ -51,6 +55,9 @@ export interface ModelSync {
 
 export function createModelSync(o: ModelSyncOptions): ModelSync {
   let version = o.initialVersion ?? 0n;
+  // Models published before this process started are a catch-up, not propagation: their age says
+  // nothing about how fast an update reaches the fleet.
+  const startedAtMs = Date.now();
   appliedVersion.set(Number(version));
   const consumer: KafkaConsumer = createConsumer(o.kafka, {
     groupId: `stoq-model-sync-${o.instance}`,
@@ -67,7 +74,10 @@ export function createModelSync(o: ModelSyncOptions): ModelSync {
           const delayMs = Math.max(0, Date.now() - update.created_at_ms);
           updates.inc({ result: "applied" });
           appliedVersion.set(Number(version));
-          applyDelay.observe(delayMs / 1000);
+          if (update.created_at_ms >= startedAtMs) {
+            applyDelay.observe(delayMs / 1000);
+            lastApplyDelay.set(delayMs / 1000);
+          }
           o.log.info({ model: update.model_name, version: update.version, delayMs, metrics: update.training_metrics }, "model applied");
           o.onApplied?.(update, delayMs);
         } catch (e) {
