@@ -834,6 +834,11 @@ export interface KafkaAdmin {
   listTopics(): Promise<string[]>;
   describeTopics(names: readonly string[]): Promise<TopicDescription[]>;
   describeGroup(groupId: string): Promise<GroupDescription>;
+  /**
+   * The offset after the last record a read_committed consumer can read now (the last stable offset), per
+   * partition index: "the end" of a topic, e.g. for catching up with a compacted topic before acting.
+   */
+  endOffsets(topic: string): Promise<bigint[]>;
   close(): Promise<void>;
 }
 
@@ -882,6 +887,20 @@ export function createAdmin(conn: KafkaConnection): KafkaAdmin {
       const groups = await wrap("describeGroups", () => client.describeGroups({ groups: [groupId] }));
       const g = groups.get(groupId);
       return { groupId, state: g?.state ?? "Dead", members: g?.members.size ?? 0 };
+    },
+    async endOffsets(topic) {
+      const md = await wrap("metadata", () => client.metadata({ topics: [topic], forceUpdate: true }));
+      const t = md.topics.get(topic);
+      if (!t) throw new StoqError("KAFKA_ADMIN_FAILED", `kafka admin endOffsets: no topic ${topic}`);
+      const listed = await wrap("listOffsets", () =>
+        client.listOffsets({
+          topics: [{ name: topic, partitions: Array.from({ length: t.partitionsCount }, (_, p) => ({ partitionIndex: p, timestamp: -1n })) }],
+          isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        }),
+      );
+      const out = new Array<bigint>(t.partitionsCount).fill(0n);
+      for (const p of listed.find((x) => x.name === topic)?.partitions ?? []) out[p.partitionIndex] = p.offset;
+      return out;
     },
     async close() {
       await client.close();
