@@ -51,8 +51,10 @@ export interface DemoResult {
 }
 
 /** Environment for the demo's services: windows and training sized for a two-minute scenario. */
-export function demoEnv(): NodeJS.ProcessEnv {
+export function demoEnv(runId: string): NodeJS.ProcessEnv {
   return {
+    // Its own aggregator instance (and so transactional id): a demo never fences a running aggregator.
+    STOQ__AGGREGATOR__INSTANCE: `demo-${runId}`,
     STOQ__MACHINE_LEARNING__CONTINUOUS_LEARNING__TRAINING_INTERVAL: "10s",
     STOQ__MACHINE_LEARNING__CONTINUOUS_LEARNING__MIN_TRAINING_SAMPLES: "1000",
     STOQ__DETECTOR__WARMUP_WINDOWS: "20",
@@ -95,7 +97,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     [TOPICS.dns, TOPICS.flows, TOPICS.features, TOPICS.certs, TOPICS.aggregates, TOPICS.anomalies, TOPICS.modelUpdates, TOPICS.dlq],
     [TOPICS.anomalies, TOPICS.modelUpdates],
   );
-  const env = demoEnv();
+  const env = demoEnv(String(t0));
   const procs: ServiceProcess[] = [];
   const redis = new Redis(ep.redisUrl);
   try {

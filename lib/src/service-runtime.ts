@@ -26,6 +26,8 @@ export interface RunningService extends Closable {
   ready(): boolean;
   /** Settles when a finite job (a replay without --follow) is over; absent for a service that runs until stopped. */
   readonly done?: Promise<void>;
+  /** Rejects when the service cannot go on (e.g. a fenced transactional producer): the process exits 1 so its supervisor restarts it. */
+  readonly fatal?: Promise<never>;
 }
 
 export function kafkaConnection(config: StoqConfig): KafkaConnection {
@@ -101,6 +103,11 @@ export async function runService(
   });
   log.info({ metricsPort: http.port, node }, `${name} started`);
   const unregister = closeOnSignals([http, service], { logger: log });
+  service.fatal?.catch(async (e: unknown) => {
+    log.fatal({ err: e }, `${name} cannot continue; exiting so a restart recovers`);
+    await Promise.allSettled([service.close(), http.close()]);
+    process.exit(1);
+  });
   if (!service.done) return new Promise<number>(() => undefined);
   await service.done;
   unregister();

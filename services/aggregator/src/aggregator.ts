@@ -242,7 +242,9 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       m.rows.inc({ stream, window: e.spec.name }, e.rows.length);
       for (const r of e.rows) {
         if (r.dimension === "global") m.windowCount.set({ stream, window: e.spec.name }, r.count);
-        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r), timestampMs: r.window_end_ms });
+        // The record time is the window's end, but never in the future: a 24h window still open ends up to a
+        // day ahead, and the broker rejects timestamps beyond log.message.timestamp.after.max.ms (1 h).
+        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r), timestampMs: Math.min(r.window_end_ms, Date.now()) });
         txRows.push(r);
       }
     }

@@ -35,16 +35,18 @@ export async function startAggregator(ctx: ServiceContext): Promise<RunningServi
     log,
   });
   await Promise.all([aggregator.start(), sink.start()]);
-  let healthy = true;
-  for (const [what, stopped] of [["window loop", aggregator.stopped], ["redis projection", sink.stopped]] as const) {
-    stopped.catch((e: unknown) => {
-      healthy = false;
-      log.error({ err: e }, `aggregator ${what} stopped: restart the process to recover from the changelog`);
-    });
-  }
+  let closing = false;
+  // A stopped loop (a fenced or failed transaction) is recovered by a restart from the changelog; a clean
+  // stop during close() is not a failure.
+  const fatal = Promise.race([aggregator.stopped, sink.stopped]).then(() => {
+    if (!closing) throw new Error("aggregator loop stopped without being closed");
+    return new Promise<never>(() => undefined);
+  });
   return {
-    ready: () => healthy,
+    ready: () => true,
+    fatal,
     async close() {
+      closing = true;
       await aggregator.close();
       await sink.close();
       redis.disconnect();
