@@ -10,6 +10,8 @@ import { closeOnSignals, type Closable, type KafkaConnection } from "./kafka.js"
 import { createLogger, type Logger } from "./log.js";
 import { startServiceHttp } from "./service-http.js";
 
+const FATAL_EXIT_GRACE_MS = 5000;
+
 export interface ServiceContext {
   readonly config: StoqConfig;
   readonly log: Logger;
@@ -104,7 +106,9 @@ export async function runService(
   log.info({ metricsPort: http.port, node }, `${name} started`);
   const unregister = closeOnSignals([http, service], { logger: log });
   service.fatal?.catch(async (e: unknown) => {
-    log.fatal({ err: e }, `${name} cannot continue; exiting so a restart recovers`);
+    log.fatal({ err: e instanceof Error ? e.message : String(e) }, `${name} cannot continue; exiting so a restart recovers`);
+    // Closing a half-failed client can hang; the exit must not.
+    setTimeout(() => process.exit(1), FATAL_EXIT_GRACE_MS).unref();
     await Promise.allSettled([service.close(), http.close()]);
     process.exit(1);
   });
