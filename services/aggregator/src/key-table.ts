@@ -2,8 +2,8 @@
 // bound, storing the strings in a byte arena and the hash index in typed arrays, so a million keys cost
 // no JS objects, no GC marking and about 40 bytes plus the key's characters.
 //
-// Layout per id: arena offset (u32), length and width (u32: bit 31 = two bytes per code unit),
-// reference count (u32). Index: open addressing with linear probing over `slots`, pairs of (hash,
+// Layout per id: `meta` pairs of arena offset (u32) and length and width (u32: bit 31 = two bytes per
+// code unit), adjacent so a comparison touches one cache line; reference count (u32). Index: open addressing with linear probing over `slots`, pairs of (hash,
 // id + 1; 0 = empty) so a probe reads one cache line, at most 3/4 full; removal by backward shift so no
 // tombstones accumulate.
 import { fmix32, hashString32 } from "../../../lib/src/hash.js";
@@ -16,8 +16,7 @@ export class KeyTable {
   readonly capacity: number;
   private slots: Int32Array;
   private mask: number;
-  private offsets: Uint32Array;
-  private lengths: Uint32Array;
+  private meta: Uint32Array;
   private refs: Uint32Array;
   private arena: Uint8Array;
   private arenaUsed = 0;
@@ -37,8 +36,7 @@ export class KeyTable {
     const initial = Math.min(capacity, 1024);
     this.slots = new Int32Array(2 * tableSizeFor(initial));
     this.mask = this.slots.length / 2 - 1;
-    this.offsets = new Uint32Array(initial);
-    this.lengths = new Uint32Array(initial);
+    this.meta = new Uint32Array(2 * initial);
     this.refs = new Uint32Array(initial);
     this.freeIds = new Int32Array(initial);
     this.arena = new Uint8Array(initial * 24);
@@ -50,7 +48,7 @@ export class KeyTable {
 
   /** Bytes held by the typed arrays of this table. */
   get byteSize(): number {
-    return this.slots.byteLength + this.arena.byteLength + this.offsets.length * 16;
+    return this.slots.byteLength + this.arena.byteLength + this.refs.length * 16;
   }
 
   /** The id of `key`, interning it if new; OVERFLOW when the table is full. Sets `lastHash`. */
@@ -70,7 +68,7 @@ export class KeyTable {
       this.overflows++;
       return OVERFLOW;
     }
-    if (this.freeCount === 0 && this.nextId === this.offsets.length) this.growIds();
+    if (this.freeCount === 0 && this.nextId === this.refs.length) this.growIds();
     const id = this.freeCount > 0 ? (this.freeIds[--this.freeCount] ?? 0) : this.nextId++;
     this.store(id, key);
     this.refs[id] = 0;
@@ -94,8 +92,8 @@ export class KeyTable {
   }
 
   keyOf(id: number): string {
-    const off = this.offsets[id] ?? 0;
-    const meta = this.lengths[id] ?? 0;
+    const off = this.meta[2 * id] ?? 0;
+    const meta = this.meta[2 * id + 1] ?? 0;
     const len = meta & ~WIDE;
     const buf = Buffer.from(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
     return meta & WIDE ? buf.toString("utf16le", off, off + 2 * len) : buf.toString("latin1", off, off + len);
@@ -120,11 +118,11 @@ export class KeyTable {
   }
 
   private equals(id: number, key: string): boolean {
-    const meta = this.lengths[id] ?? 0;
+    const meta = this.meta[2 * id + 1] ?? 0;
     const len = meta & ~WIDE;
     if (len !== key.length) return false;
     const a = this.arena;
-    let off = this.offsets[id] ?? 0;
+    let off = this.meta[2 * id] ?? 0;
     if (meta & WIDE) {
       for (let i = 0; i < len; i++, off += 2) if (((a[off] ?? 0) | ((a[off + 1] ?? 0) << 8)) !== key.charCodeAt(i)) return false;
       return true;
@@ -135,10 +133,10 @@ export class KeyTable {
 
   /** hashString32 of the stored key, from the arena (the index keeps hashes by slot, not by id). */
   private storedHash(id: number): number {
-    const meta = this.lengths[id] ?? 0;
+    const meta = this.meta[2 * id + 1] ?? 0;
     const len = meta & ~WIDE;
     const a = this.arena;
-    const off = this.offsets[id] ?? 0;
+    const off = this.meta[2 * id] ?? 0;
     let h = 0x811c9dc5;
     if (meta & WIDE) for (let i = 0; i < len; i++) h = Math.imul(h ^ ((a[off + 2 * i] ?? 0) | ((a[off + 2 * i + 1] ?? 0) << 8)), 0x01000193);
     else for (let i = 0; i < len; i++) h = Math.imul(h ^ (a[off + i] ?? 0), 0x01000193);
@@ -166,8 +164,8 @@ export class KeyTable {
     } else {
       for (let i = 0; i < key.length; i++) a[off + i] = key.charCodeAt(i);
     }
-    this.offsets[id] = off;
-    this.lengths[id] = key.length | (wide ? WIDE : 0);
+    this.meta[2 * id] = off;
+    this.meta[2 * id + 1] = key.length | (wide ? WIDE : 0);
     this.arenaUsed += bytes;
   }
 
@@ -192,11 +190,11 @@ export class KeyTable {
       const s = this.slots[2 * i + 1] ?? 0;
       if (s === 0) continue;
       const id = s - 1;
-      const meta = this.lengths[id] ?? 0;
+      const meta = this.meta[2 * id + 1] ?? 0;
       const bytes = meta & WIDE ? 2 * (meta & ~WIDE) : meta;
-      const off = this.offsets[id] ?? 0;
+      const off = this.meta[2 * id] ?? 0;
       next.set(this.arena.subarray(off, off + bytes), used);
-      this.offsets[id] = used;
+      this.meta[2 * id] = used;
       used += bytes;
     }
     this.arena = next;
@@ -226,7 +224,7 @@ export class KeyTable {
     }
     slots[2 * hole] = 0;
     slots[2 * hole + 1] = 0;
-    const meta = this.lengths[id] ?? 0;
+    const meta = this.meta[2 * id + 1] ?? 0;
     this.arenaGarbage += meta & WIDE ? 2 * (meta & ~WIDE) : meta;
     this.freeIds[this.freeCount++] = id;
     this.live--;
@@ -234,14 +232,15 @@ export class KeyTable {
 
   /** Per-id arrays grow by doubling up to the capacity, so an idle dimension costs little. */
   private growIds(): void {
-    const n = Math.min(this.capacity, this.offsets.length * 2);
+    const n = Math.min(this.capacity, this.refs.length * 2);
     const widen = <T extends Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a);
       return b;
     };
-    this.offsets = widen(this.offsets, (k) => new Uint32Array(k));
-    this.lengths = widen(this.lengths, (k) => new Uint32Array(k));
+    const meta = new Uint32Array(2 * n);
+    meta.set(this.meta);
+    this.meta = meta;
     this.refs = widen(this.refs, (k) => new Uint32Array(k));
     this.freeIds = widen(this.freeIds, (k) => new Int32Array(k));
   }
