@@ -13,14 +13,17 @@ function slotKey(slot: number): Buffer {
   return b;
 }
 
+/** What the sink needs of a map: the kernel's, or a recorder in a test. */
+export type MapWriter = Pick<BpfMap, "update">;
+
 export class KernelModelSink implements ModelSink {
-  readonly #models: BpfMap;
-  readonly #controlMap: BpfMap;
+  readonly #models: MapWriter;
+  readonly #controlMap: MapWriter;
   // The collector is the control map's only writer: this copy is what the kernel holds.
   #control: Control;
   #version = 0n;
 
-  constructor(models: BpfMap, control: BpfMap, initial: Control) {
+  constructor(models: MapWriter, control: MapWriter, initial: Control) {
     this.#models = models;
     this.#controlMap = control;
     this.#control = { ...initial };
