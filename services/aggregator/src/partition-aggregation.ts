@@ -78,6 +78,7 @@ export class PartitionAggregation {
   private readonly lastKeys: (string | null)[] = DIMENSIONS.map(() => null);
   /** Late records since the last advance(), per pane start: deltas for the retained windows. */
   readonly latePanes = new Map<number, WindowState>();
+  private lastPane: WindowState | null = null;
   /** Sequence number of the input batch being ingested (recorded by new panes for the replay point). */
   batchSeq = 0;
 
@@ -159,12 +160,17 @@ export class PartitionAggregation {
     const wm = Math.max(this.watermark, this.maxEventTime - this.settings.outOfOrdernessMs);
     if (t > this.maxEventTime) this.maxEventTime = t;
     if (paneEnd > wm) {
+      // Records come mostly in time order: the last pane is the likely one (a Map lookup by a
+      // non-small-integer start costs more than the check).
+      const last = this.lastPane;
+      if (last !== null && last.start === paneStart) return last;
       let pane = this.panes.get(paneStart);
       if (pane === undefined) {
         pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables);
         pane.firstSeq = this.batchSeq;
         this.panes.set(paneStart, pane);
       }
+      this.lastPane = pane;
       return pane;
     }
     let taken = false;
@@ -228,8 +234,10 @@ export class PartitionAggregation {
    * away, so a changelog can rebuild the windows.
    */
   advance(watermark: number, emit: (e: WindowEmission) => void, persist?: (pane: WindowState, late: boolean) => void): void {
-    // Windows dropped below may free key ids: the last-key cache must not outlive them.
+    // Windows dropped below may free key ids: the last-key cache must not outlive them; a closed pane
+    // must not be found again.
     this.lastKeys.fill(null);
+    this.lastPane = null;
     const deltas = [...this.latePanes.values()].sort((a, b) => a.start - b.start);
     this.latePanes.clear();
     for (const delta of deltas) {
@@ -455,6 +463,7 @@ export class PartitionAggregation {
 
   /** Drops all state (the partition was revoked); releases its keys. */
   dispose(): void {
+    this.lastPane = null;
     for (const p of this.panes.values()) p.dispose();
     this.panes.clear();
     for (const p of this.latePanes.values()) p.dispose();
