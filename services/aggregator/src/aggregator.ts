@@ -50,7 +50,7 @@ export interface AggregatorDeps {
   readonly groupId?: string;
   /** Stable across restarts of this instance: the transactional id derives from it, fencing a zombie. */
   readonly instance: string;
-  /** Default `<group>-<instance>`; only tests override it. */
+  /** Default `<group>-<instance>-<pid>-<start time>`: see createAggregator. */
   readonly transactionalId?: string;
   readonly topics?: AggregatorTopics;
   readonly statePartitions?: number;
@@ -81,6 +81,12 @@ export interface Aggregator {
 // The Kafka module sends Buffer values only; an empty value marks a deleted changelog key.
 const DELETED = Buffer.alloc(0);
 
+/**
+ * The transactional id is per process incarnation for now: lib/src/kafka.ts initialises a transactional
+ * producer with producer id 0 rather than -1, which the broker fences when a stable id comes back after
+ * a crash. A killed incarnation's open transaction is then aborted by the broker's transaction timeout
+ * (readers wait for it) instead of at once by fencing; with that fixed, `<group>-<instance>` is the id.
+ */
 export function createAggregator(deps: AggregatorDeps): Aggregator {
   const settings = deps.settings;
   const topics = deps.topics ?? DEFAULT_AGGREGATOR_TOPICS;
@@ -90,7 +96,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   const keyTables = createKeyTables(settings.bounds);
   const tasks = new Map<string, Task<ConsumedBatch>>();
   const touched = new Set<Task<ConsumedBatch>>();
-  const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}`);
+  const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}-${process.pid}-${Date.now().toString(36)}`);
   const dlqProducer = createProducer(deps.kafka, { logger: log });
   let tx: KafkaTransaction | null = null;
   let txStarted = 0;

@@ -26,10 +26,6 @@ const agg = createAggregator({
   settings,
   groupId: args.group,
   instance: args.instance,
-  // lib/src/kafka.ts restarts a transactional id with producer id 0 instead of -1, which the broker
-  // fences; until that is fixed each incarnation takes its own id (the killed one's open transaction
-  // is then aborted by the broker's transaction timeout instead of by fencing).
-  transactionalId: `${args.group}-${args.instance}-${process.pid}`,
   topics: args.topics,
   statePartitions: 2,
   maxBatchRecords: 300,
