@@ -89,8 +89,8 @@ export interface XdpCollector {
   start(): void;
   /** Resolves when every event delivered so far is mapped and its records are acknowledged. */
   settled(): Promise<void>;
-  /** Ends due flows now (as the timer does) and queues their records. */
-  scanFlows(): void;
+  /** Ends the flows due at kernel time nowNs (default now), as the timer does, and queues their records. */
+  scanFlows(nowNs?: bigint): void;
   close(): Promise<void>;
 }
 
@@ -219,9 +219,9 @@ export async function startXdpCollector(o: XdpCollectorOptions): Promise<XdpColl
     kick();
   };
 
-  const scanFlows = (): void => {
+  const scanFlows = (nowNs: bigint = monotonicNowNs()): void => {
     try {
-      for (const f of flows.scan(monotonicNowNs())) flowRecords.push({ name: "FlowRecord", key: f.key, value: f.value });
+      for (const f of flows.scan(nowNs)) flowRecords.push({ name: "FlowRecord", key: f.key, value: f.value });
       const nowUs = (performance.timeOrigin + performance.now()) * 1000;
       mapper.expire(nowUs);
       facts.refresh(nowUs / 1000);
@@ -333,7 +333,7 @@ export async function startXdpCollector(o: XdpCollectorOptions): Promise<XdpColl
   };
 
   const interval = o.flowScanIntervalMs ?? Math.min(5000, Math.max(250, Math.min(o.flowActiveTimeoutMs, o.flowIdleTimeoutMs) / 12));
-  const timer = setInterval(scanFlows, interval);
+  const timer = setInterval(() => scanFlows(), interval);
   timer.unref();
   try {
     if (!o.deferConsume) startConsumer();

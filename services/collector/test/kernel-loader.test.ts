@@ -62,13 +62,13 @@ test("XDP and TC attach to a veth and are detached by close", () => {
   let ours: number[];
   try {
     assert.deepEqual(k.links, [`stoq_xdp_ingress on ${IF_A} (xdp native)`, `stoq_tc_egress on ${IF_A} (tc egress, tcx)`]);
-    assert.match(execFileSync("ip", ["link", "show", IF_A], { encoding: "utf8" }), /xdp/);
+    assert.match(execFileSync("ip", ["link", "show", IF_A], { encoding: "utf8" }), /prog\/xdp/);
     ours = links().filter((l) => !before.has(l.id) && /^stoq_(xdp_ingress|tc_egress)$/.test(l.prog)).map((l) => l.id);
     assert.equal(ours.length, 2, "an XDP and a TCX link");
   } finally {
     k.close();
   }
-  assert.doesNotMatch(execFileSync("ip", ["link", "show", IF_A], { encoding: "utf8" }), /xdp/);
+  assert.doesNotMatch(execFileSync("ip", ["link", "show", IF_A], { encoding: "utf8" }), /prog\/xdp/);
   const left = new Set(links().map((l) => l.id));
   assert.deepEqual(ours.filter((id) => left.has(id)), [], "both links are gone");
 });
