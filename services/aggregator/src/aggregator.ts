@@ -248,9 +248,10 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       m.rows.inc({ stream, window: e.spec.name }, e.rows.length);
       for (const r of e.rows) {
         if (r.dimension === "global") m.windowCount.set({ stream, window: e.spec.name }, r.count);
-        // The record time is the window's end, but never in the future: a 24h window still open ends up to a
-        // day ahead, and the broker rejects timestamps beyond log.message.timestamp.after.max.ms (1 h).
-        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r), timestampMs: Math.min(r.window_end_ms, Date.now()) });
+        // The record's Kafka time is when it was produced (its event time is in the body): window ends run up
+        // to a day ahead for open 24h windows, and records of garbage or replayed event times can be
+        // negative or ancient, which the broker rejects (log.message.timestamp.*) or retention drops.
+        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r) });
         txRows.push(r);
       }
     }
