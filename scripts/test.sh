@@ -18,4 +18,5 @@ trap cleanup EXIT
 mapfile -t files < <(find lib services test bench cli -path '*/node_modules' -prune -o -name '*.test.ts' -print | sort)
 echo "== tests (${#files[@]} files)"
 # Integration tests share one broker; each uses its own topics, so files may run two at a time.
-node --import tsx --test --test-concurrency=2 --test-reporter=spec "${files[@]}"
+# --test-force-exit: a file whose tests all finished must not hold the run open on a leaked socket.
+node --import tsx --test --test-concurrency=2 --test-force-exit --test-reporter=spec "${files[@]}"

@@ -16,8 +16,11 @@ const redis = new Redis("redis://127.0.0.1:6379", { keyPrefix: prefix });
 const admin = createAdmin(kafka);
 
 after(async () => {
+  // KEYS returns full names; a client without the prefix deletes them (and is closed, or the file never exits).
   const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await new Redis("redis://127.0.0.1:6379").del(...keys).finally(() => undefined);
+  const raw = new Redis("redis://127.0.0.1:6379");
+  if (keys.length > 0) await raw.del(...keys);
+  raw.disconnect();
   redis.disconnect();
   await admin.deleteTopics([topic]).catch(() => undefined);
   await admin.close();
