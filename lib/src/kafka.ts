@@ -857,15 +857,20 @@ export function createAdmin(conn: KafkaConnection): KafkaAdmin {
       const created: string[] = [];
       for (const spec of specs) {
         if (existing.has(spec.name)) continue;
-        await wrap(`createTopics ${spec.name}`, () =>
-          client.createTopics({
-            topics: [spec.name],
-            partitions: spec.partitions,
-            replicas: spec.replicationFactor ?? 1,
-            configs: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
-          }),
-        );
-        created.push(spec.name);
+        try {
+          await wrap(`createTopics ${spec.name}`, () =>
+            client.createTopics({
+              topics: [spec.name],
+              partitions: spec.partitions,
+              replicas: spec.replicationFactor ?? 1,
+              configs: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+            }),
+          );
+          created.push(spec.name);
+        } catch (e) {
+          // Another instance created it between our list and our create: the topic exists, as asked.
+          if (!/already exists/.test(describe(e))) throw e;
+        }
       }
       return created;
     },
