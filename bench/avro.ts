@@ -128,7 +128,9 @@ for (const [name, value] of [["DnsEvent", DNS], ["FlowRecord", FLOW]] as const) 
 }
 
 if (args.json) {
-  console.log(JSON.stringify({ bench: "avro", seconds: SECONDS, node: process.version, rows, sink: sink > 0 }));
+  // One line per record and operation, like the other benchmarks, with the ratio to JSON in the same run.
+  for (const r of rows) console.log(JSON.stringify({ bench: "avro", seconds: SECONDS, ...r, ratio: r.avroPerSec / r.jsonPerSec }));
+  if (sink === 0) throw new Error("no bytes were produced: the measurement is void");
 } else {
   const fmt = (x: number): string => `${(x / 1e3).toFixed(0).padStart(6)}k/s`;
   console.log(`Avro single-object codec vs JSON, same objects, same run (${SECONDS}s per case, Node ${process.version})`);
