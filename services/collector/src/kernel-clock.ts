@@ -35,7 +35,7 @@ export class KernelClock {
   }
 
   /** Kernel nanoseconds to epoch microseconds. A double keeps whole microseconds exact up to 2^53 us. */
-  wallUs(kernelNs: bigint): number {
+  wallUs(kernelNs: bigint | number): number {
     return Math.floor(Number(kernelNs) / 1000) + this.offsetUs;
   }
 }

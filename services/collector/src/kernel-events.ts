@@ -8,13 +8,17 @@ import { parseDns, type DnsMessage } from "./dns.js";
 import type { KernelClock } from "./kernel-clock.js";
 import {
   decodeEvent,
+  DNS_EVENT_LAYOUT,
   DNS_FLAG,
+  EVENT_HEADER_LAYOUT,
   EVENT_KIND,
+  formatAddr16,
+  MAX_IN,
   PAYLOAD_WHAT,
   STAT,
   TLS_FLAG,
+  TUPLE_LAYOUT,
   VERDICT,
-  type DnsEvent,
   type PayloadEvent,
   type TlsHelloEvent,
 } from "./kernel-layout.js";
@@ -77,9 +81,79 @@ interface ServerSide {
   serverHello: ServerHello | null;
 }
 
+/**
+ * The fields of a stoq_dns_event that the records need, read in place from the ring batch: this is the
+ * hot path (one per DNS message), so no intermediate objects; the message is a view into the batch
+ * buffer, which JavaScript owns.
+ */
+interface DnsFields {
+  readonly tsNs: number;
+  readonly saddr: string;
+  readonly daddr: string;
+  readonly sport: number;
+  readonly dport: number;
+  readonly modelVersion: number;
+  readonly shadowVersion: number;
+  readonly score: number;
+  readonly shadowScore: number;
+  readonly unscored: number;
+  readonly verdict: number;
+  readonly flags: number;
+  readonly id: number;
+  readonly msgLen: number;
+  readonly featureSpec: number;
+  /** The batch and the offset of the int32 features in it (read only for the queries that get a FeatureVector). */
+  readonly buf: Buffer;
+  readonly featuresAt: number;
+  readonly msg: Buffer;
+}
+
+const H = EVENT_HEADER_LAYOUT.fields;
+const T = TUPLE_LAYOUT.fields;
+const D = DNS_EVENT_LAYOUT.fields;
+const TUPLE = H.tuple.offset;
+
+/** A u64 as a double: exact below 2^53 (kernel nanoseconds for 104 days, any model version). */
+const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 4294967296;
+
+/** A 16-byte address field; IPv4-mapped ones the quick way. */
+function addr16(b: Buffer, at: number): string {
+  if (b.readUInt32LE(at) === 0 && b.readUInt32LE(at + 4) === 0 && b.readUInt32LE(at + 8) === 0xffff0000) {
+    return `${b[at + 12]}.${b[at + 13]}.${b[at + 14]}.${b[at + 15]}`;
+  }
+  return formatAddr16(b.subarray(at, at + 16));
+}
+
+/** The DNS event at [off, end) of a batch, or null when it is too short for one. */
+function readDns(b: Buffer, off: number, end: number): DnsFields | null {
+  const msgAt = off + D.msg.offset;
+  if (end < msgAt) return null;
+  const captured = Math.min(b.readUInt16LE(off + D.captured.offset), end - msgAt);
+  return {
+    tsNs: u64(b, off + H.ts_ns.offset),
+    saddr: addr16(b, off + TUPLE + T.saddr.offset),
+    daddr: addr16(b, off + TUPLE + T.daddr.offset),
+    sport: b.readUInt16BE(off + TUPLE + T.sport.offset),
+    dport: b.readUInt16BE(off + TUPLE + T.dport.offset),
+    modelVersion: u64(b, off + D.model_version.offset),
+    shadowVersion: u64(b, off + D.shadow_version.offset),
+    score: b.readInt32LE(off + D.score.offset),
+    shadowScore: b.readInt32LE(off + D.shadow_score.offset),
+    unscored: b.readUInt32LE(off + D.unscored.offset),
+    verdict: b[off + D.verdict.offset]!,
+    flags: b[off + D.flags.offset]!,
+    id: b.readUInt16LE(off + D.id.offset),
+    msgLen: b.readUInt16LE(off + D.msg_len.offset),
+    featureSpec: b.readUInt32LE(off + D.feature_spec.offset),
+    buf: b,
+    featuresAt: off + D.features.offset,
+    msg: b.subarray(msgAt, msgAt + captured),
+  };
+}
+
 const connKey = (client: string, clientPort: number, server: string, serverPort: number): string => `${client}|${clientPort}|${server}|${serverPort}`;
 
-function verdictOf(e: DnsEvent): Verdict {
+function verdictOf(e: DnsFields): Verdict {
   if (e.verdict === VERDICT.drop) return "drop";
   return e.flags & DNS_FLAG.threat ? "observe" : "pass";
 }
@@ -130,21 +204,29 @@ export class KernelEventMapper {
   /** Maps every event of one ring-buffer batch, appending the records to `out`. */
   batch(b: PackedEvents, out: MappedRecord[]): void {
     const { data, offsets, count } = b;
-    for (let i = 0, j = 0; i < count; i++, j += 2) this.event(data.subarray(offsets[j], offsets[j + 1]), out);
+    for (let i = 0, j = 0; i < count; i++, j += 2) this.eventAt(data, offsets[j]!, offsets[j + 1]!, out);
   }
 
-  /** Maps one ring-buffer record. Never throws on what the kernel sent: faults are counted. */
-  event(raw: Buffer, out: MappedRecord[]): void {
-    const e = decodeEvent(raw);
+  /** Maps the ring-buffer record at [off, end) of `b`. Never throws on what the kernel sent: faults are counted. */
+  eventAt(b: Buffer, off: number, end: number, out: MappedRecord[]): void {
+    if (end - off >= EVENT_HEADER_LAYOUT.size && b.readUInt16LE(off + H.kind.offset) === EVENT_KIND.dns) {
+      const d = readDns(b, off, end);
+      if (d === null) {
+        this.stats.undecodable++;
+        return;
+      }
+      this.stats.events.dns++;
+      this.#dns(d, out);
+      return;
+    }
+    const e = decodeEvent(b.subarray(off, end));
     if (e === null) {
       this.stats.undecodable++;
       return;
     }
     switch (e.kind) {
       case EVENT_KIND.dns:
-        this.stats.events.dns++;
-        this.#dns(e, out);
-        break;
+        break; // read in place above
       case EVENT_KIND.tlsHello:
         this.stats.events.tlsHello++;
         this.#hello(e);
@@ -168,7 +250,7 @@ export class KernelEventMapper {
     }
   }
 
-  #dns(e: DnsEvent, out: MappedRecord[]): void {
+  #dns(e: DnsFields, out: MappedRecord[]): void {
     const parsed = parseDns(e.msg);
     if (typeof parsed === "string") {
       this.stats.dnsErrors[parsed] = (this.stats.dnsErrors[parsed] ?? 0) + 1;
@@ -177,17 +259,16 @@ export class KernelEventMapper {
     if (parsed.error) this.stats.dnsErrors[parsed.error] = (this.stats.dnsErrors[parsed.error] ?? 0) + 1;
     // A response is captured up to 512 bytes: its size is what the packet said, not what was copied.
     const message: DnsMessage = parsed.size === e.msgLen ? parsed : { ...parsed, size: e.msgLen };
-    const t = e.tuple;
     const transport = e.flags & DNS_FLAG.tcp ? "tcp" : "udp";
     const tsUs = this.#o.clock.wallUs(e.tsNs);
     const qname = (message.questions[0]?.name ?? "").toLowerCase();
     const isResponse = (e.flags & DNS_FLAG.response) !== 0;
     let query: Pending | null = null;
     if (!isResponse) {
-      const k = `${transport}|${t.saddr}|${t.sport}|${t.daddr}|${t.dport}|${e.id}|${qname}`;
+      const k = `${transport}|${e.saddr}|${e.sport}|${e.daddr}|${e.dport}|${e.id}|${qname}`;
       if (boundedSet(this.#pending, k, { tsUs, size: e.msgLen }, this.#maxPending)) this.stats.pendingEvicted++;
     } else {
-      const k = `${transport}|${t.daddr}|${t.dport}|${t.saddr}|${t.sport}|${e.id}|${qname}`;
+      const k = `${transport}|${e.daddr}|${e.dport}|${e.saddr}|${e.sport}|${e.id}|${qname}`;
       const q = this.#pending.get(k);
       if (q && tsUs - q.tsUs <= this.#matchWindowUs) {
         query = q;
@@ -197,10 +278,10 @@ export class KernelEventMapper {
     const obs: DnsObservation = {
       kind: "dns",
       tsUs,
-      src: t.saddr,
-      srcPort: t.sport,
-      dst: t.daddr,
-      dstPort: t.dport,
+      src: e.saddr,
+      srcPort: e.sport,
+      dst: e.daddr,
+      dstPort: e.dport,
       transport,
       message,
       query,
@@ -211,23 +292,24 @@ export class KernelEventMapper {
     if (scored) {
       rec.value.model_score = e.score;
       rec.value.verdict = verdictOf(e);
-      rec.value.model_version = Number(e.modelVersion);
+      rec.value.model_version = e.modelVersion;
     }
     out.push({ name: "DnsEvent", key: rec.key, value: rec.value });
     if (isResponse || !FEATURES_COMPUTED.has(e.unscored)) return;
-    const values = Array.from(e.features);
+    const values = new Array<number>(MAX_IN);
+    for (let i = 0; i < MAX_IN; i++) values[i] = e.buf.readInt32LE(e.featuresAt + 4 * i);
     out.push({
       name: "FeatureVector",
-      key: t.saddr,
+      key: e.saddr,
       value: {
         event_time_us: tsUs,
         node: this.#o.node,
-        src_addr: t.saddr,
+        src_addr: e.saddr,
         feature_spec: e.featureSpec || FEATURE_SPEC,
         values,
         score: scored ? e.score : 0,
         verdict: scored ? verdictOf(e) : "pass",
-        model_version: scored ? Number(e.modelVersion) : 0,
+        model_version: scored ? e.modelVersion : 0,
         slot: "active",
         context: qname,
       },
@@ -235,16 +317,16 @@ export class KernelEventMapper {
     if (e.flags & DNS_FLAG.shadow) {
       out.push({
         name: "FeatureVector",
-        key: t.saddr,
+        key: e.saddr,
         value: {
           event_time_us: tsUs,
           node: this.#o.node,
-          src_addr: t.saddr,
+          src_addr: e.saddr,
           feature_spec: e.featureSpec || FEATURE_SPEC,
           values,
           score: e.shadowScore,
           verdict: e.flags & DNS_FLAG.shadowThreat ? "observe" : "pass",
-          model_version: Number(e.shadowVersion),
+          model_version: e.shadowVersion,
           slot: "shadow",
           context: qname,
         },

@@ -1,7 +1,7 @@
 // Loads the kernel programs for XDP mode (bpf/build/stoq.bpf.o): sizes the maps, sets rodata, writes the
 // bigram table and the initial control value, attaches XDP ingress and TC egress to one interface, pins
 // the maps for operators, and undoes all of it on close even when a step failed.
-import { existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bigramBytes } from "../../../lib/src/model/bigram.js";
@@ -48,6 +48,7 @@ export class KernelDataPath {
   /** Directories made for the pins, deepest first, removed on close. */
   readonly #dirsMade: string[] = [];
   #closed = false;
+  #replacedPins = 0;
 
   private constructor(obj: BpfObject, iface: string | null) {
     this.obj = obj;
@@ -77,11 +78,12 @@ export class KernelDataPath {
       obj.load();
       obj.map("stoq_bigrams").update(u32(0), bigramBytes(o.bigram));
       obj.map("stoq_control").update(u32(0), encodeControl(INITIAL_CONTROL));
-      if (o.pinDir !== null) k.#pinMaps(o.pinDir);
       if (o.interface !== null) {
         k.#links.push(obj.program(XDP_PROGRAM).attachXdp(o.interface, o.xdpMode));
         k.#links.push(obj.program(TC_PROGRAM).attachTc(o.interface, "egress", { api: o.tcApi ?? "auto" }));
       }
+      // After attaching: the interface is ours now, so pins left there by a collector that died are stale.
+      if (o.pinDir !== null) k.#pinMaps(o.pinDir);
     } catch (e) {
       k.close();
       throw e;
@@ -101,6 +103,11 @@ export class KernelDataPath {
     return [...this.#pins];
   }
 
+  /** Pins found at our paths (left by a collector that died) and replaced. */
+  get replacedPins(): number {
+    return this.#replacedPins;
+  }
+
   #pinMaps(where: string): void {
     const dir = resolve(where);
     const first = mkdirSync(dir, { recursive: true });
@@ -109,6 +116,10 @@ export class KernelDataPath {
     }
     for (const name of this.obj.maps().filter((n) => n.startsWith("stoq_"))) {
       const path = `${dir}/${name}`;
+      if (existsSync(path)) {
+        unlinkSync(path);
+        this.#replacedPins++;
+      }
       this.obj.map(name).pin(path);
       this.#pins.push(path);
     }

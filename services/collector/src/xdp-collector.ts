@@ -68,6 +68,8 @@ export interface XdpCollectorOptions {
   readonly consumeIntervalMs?: number;
   /** Start the ring consumer later, with start() (the benchmark fills the ring first). Default false. */
   readonly deferConsume?: boolean;
+  /** The producer to publish with (the collector closes it); default one from `kafka` and maxBufferedRecords. */
+  readonly producer?: KafkaProducer;
 }
 
 export interface XdpCollector {
@@ -146,7 +148,7 @@ export async function startXdpCollector(o: XdpCollectorOptions): Promise<XdpColl
     pinDir: o.pinDir,
     ...(o.maxEntries ? { maxEntries: o.maxEntries } : {}),
   });
-  log.info({ links: kernel.links, pins: kernel.pins.length }, "kernel programs loaded");
+  log.info({ links: kernel.links, pins: kernel.pins.length, stalePinsReplaced: kernel.replacedPins }, "kernel programs loaded");
 
   const clock = new KernelClock();
   const facts = new ServerFacts(kernel.map("stoq_servers"));
@@ -159,8 +161,10 @@ export async function startXdpCollector(o: XdpCollectorOptions): Promise<XdpColl
   const stats = new KernelStats(kernel.map("stoq_stats"), iface);
   const sink = new KernelModelSink(kernel.map("stoq_models"), kernel.map("stoq_control"), INITIAL_CONTROL);
   if (o.enforcement === "shadow") sink.setMode("shadow");
-  const producer = createProducer(o.kafka, { maxBacklogRecords: o.maxBufferedRecords, logger: log });
-  const publisher = new Publisher(producer);
+  const producer = o.producer ?? createProducer(o.kafka, { maxBacklogRecords: o.maxBufferedRecords, logger: log });
+  // Two produce requests of records in flight keep the broker busy; more would only wait in the backlog and
+  // survive young-generation collections (measured: fewer in flight, less GC, same throughput).
+  const publisher = new Publisher(producer, { maxInFlightRecords: 16_000 });
 
   // ---- the event path ------------------------------------------------------------------------------
   const maxQueued = o.maxQueuedEventBytes ?? 4 * o.ringBufferBytes;
@@ -183,9 +187,14 @@ export async function startXdpCollector(o: XdpCollectorOptions): Promise<XdpColl
       const b = batches.shift();
       if (b !== undefined) {
         queuedBytes -= b.data.length;
-        out.length = 0;
-        mapper.batch(b, out);
-        await publish(out);
+        // Event by event, so a record lives only until it is encoded: holding a whole batch's records
+        // across the awaits below got them promoted out of the young generation (a fifth of the CPU in GC).
+        const { data, offsets, count } = b;
+        for (let i = 0, j = 0; i < count; i++, j += 2) {
+          out.length = 0;
+          mapper.eventAt(data, offsets[j]!, offsets[j + 1]!, out);
+          await publish(out);
+        }
         continue;
       }
       if (flowRecords.length > 0) {

@@ -3,7 +3,7 @@
 // attaching failed half-way through start-up.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from "node:fs";
 import { after, test } from "node:test";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
 import { decodeControl, MODE } from "../../../lib/src/model/layout.js";
@@ -52,11 +52,35 @@ test("maps are pinned under the pin directory while loaded; close removes the pi
   assert.equal(existsSync(ROOT), false, "pins and the directories made for them are gone");
 });
 
-test("XDP and TC attach to a veth and are detached by close", () => {
-  spawnSync("ip", ["link", "del", IF_A]);
+test("pins left by a collector that died are replaced, and the new ones removed on close", () => {
+  const dir = `${ROOT}/stale`;
+  // A crashed collector: its pins outlive it (a pin keeps its map alive without any process).
+  const dead = KernelDataPath.load(options({}));
+  mkdirSync(dir, { recursive: true });
+  dead.map("stoq_stats").pin(`${dir}/stoq_stats`);
+  dead.map("stoq_control").pin(`${dir}/stoq_control`);
+  dead.obj.close();
+  const k = KernelDataPath.load(options({ pinDir: dir }));
+  try {
+    assert.equal(k.replacedPins, 2);
+    assert.ok(existsSync(`${dir}/stoq_stats`));
+  } finally {
+    k.close();
+  }
+  assert.equal(existsSync(`${dir}/stoq_stats`), false);
+  rmdirSync(dir);
+  rmdirSync(ROOT);
+});
+
+function ensureVeth(): void {
+  if (spawnSync("ip", ["link", "show", IF_A]).status === 0) return;
   execFileSync("ip", ["link", "add", IF_A, "type", "veth", "peer", "name", IF_B]);
   execFileSync("ip", ["link", "set", IF_A, "up"]);
   execFileSync("ip", ["link", "set", IF_B, "up"]);
+}
+
+test("XDP and TC attach to a veth and are detached by close", () => {
+  ensureVeth();
   const before = new Set(links().map((l) => l.id));
   const k = KernelDataPath.load(options({ interface: IF_A }));
   let ours: number[];
@@ -73,10 +97,12 @@ test("XDP and TC attach to a veth and are detached by close", () => {
   assert.deepEqual(ours.filter((id) => left.has(id)), [], "both links are gone");
 });
 
-test("a start-up that fails half-way (no such interface) leaves no pins behind", () => {
-  const dir = `${ROOT}/failed`;
-  assert.throws(() => KernelDataPath.load(options({ interface: "stoq-nope0", pinDir: dir })), (e: unknown) => e instanceof BpfError);
-  assert.equal(existsSync(ROOT), false);
+test("a start-up that fails half-way (pins on a filesystem that is not bpffs) detaches and removes what it made", () => {
+  ensureVeth();
+  const notBpffs = `/tmp/stoq-not-bpffs-${process.pid}`;
+  assert.throws(() => KernelDataPath.load(options({ interface: IF_A, pinDir: `${notBpffs}/x` })), (e: unknown) => e instanceof BpfError);
+  assert.doesNotMatch(execFileSync("ip", ["link", "show", IF_A], { encoding: "utf8" }), /prog\/xdp/, "the XDP link attached before the failure is gone");
+  assert.equal(existsSync(notBpffs), false, "the directories made for the pins are gone");
 });
 
 test("a missing object says how to build it", () => {
