@@ -18,9 +18,11 @@ export function cumulativeCounter(name: string, help: string, labelNames: readon
   const take = (counter: Counter, totals: Totals, seen: Map<string, number>): void => {
     for (const [labels, value] of totals()) {
       const k = labelKey(labels);
-      const delta = value - (seen.get(k) ?? 0);
-      // A total that went down was reset (a reloaded object): what it counted since is new.
-      if (delta !== 0) counter.inc(labels, delta > 0 ? delta : value);
+      const last = seen.get(k);
+      const delta = value - (last ?? 0);
+      // A total that went down was reset (a reloaded object): what it counted since is new. A series
+      // seen for the first time is created even at 0, so "nothing shed" is a value, not an absence.
+      if (delta !== 0 || last === undefined) counter.inc(labels, delta >= 0 ? delta : value);
       seen.set(k, value);
     }
   };

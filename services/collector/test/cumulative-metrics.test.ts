@@ -27,4 +27,6 @@ test("growth of each source is added per scrape, by labels, and a stopped source
   stopA();
   a = 100;
   assert.equal(await value("stoq_test_cumulative_total", { interface: "a" }), 12, "read at stop, not after");
+  c.track(() => [[{ interface: "c" }, 0]]);
+  assert.equal(await value("stoq_test_cumulative_total", { interface: "c" }), 0, "a zero total is exported as 0");
 });
