@@ -79,6 +79,8 @@ export class PartitionAggregation {
   /** Late records since the last advance(), per pane start: deltas for the retained windows. */
   readonly latePanes = new Map<number, WindowState>();
   private lastPane: WindowState | null = null;
+  /** Keys per dimension of the last closed pane: the size hint of the next one. */
+  private readonly paneSizes = DIMENSIONS.map(() => 16);
   /** Sequence number of the input batch being ingested (recorded by new panes for the replay point). */
   batchSeq = 0;
 
@@ -166,7 +168,7 @@ export class PartitionAggregation {
       if (last !== null && last.start === paneStart) return last;
       let pane = this.panes.get(paneStart);
       if (pane === undefined) {
-        pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables);
+        pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables, this.paneSizes);
         pane.firstSeq = this.batchSeq;
         this.panes.set(paneStart, pane);
       }
@@ -252,6 +254,9 @@ export class PartitionAggregation {
       const pane = this.panes.get(start);
       if (pane === undefined) continue;
       this.panes.delete(start);
+      pane.tables.forEach((t, d) => {
+        if (t != null) this.paneSizes[d] = Math.max(16, t.size);
+      });
       persist?.(pane, false);
       this.mergeIntoWindows(pane, true);
     }

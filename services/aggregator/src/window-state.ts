@@ -38,8 +38,10 @@ export class WindowState {
     readonly end: number,
     dims: readonly DimensionName[],
     private readonly keyTables: KeyTablesByDim,
+    /** Expected keys per dimension (the previous pane's), so a busy pane does not regrow a dozen times. */
+    sizeHints?: readonly number[],
   ) {
-    this.tables = DIMENSIONS.map((d) => (dims.includes(d) ? new MomentsTable() : null));
+    this.tables = DIMENSIONS.map((d, i) => (dims.includes(d) ? new MomentsTable(sizeHints?.[i] ?? 16) : null));
     this.overflow = DIMENSIONS.map(() => null);
   }
 
