@@ -191,6 +191,8 @@ export class KernelEventMapper {
   readonly #sni = new Map<string, string | null>();
   /** Server-to-client handshake streams, keyed as #sni. */
   readonly #servers = new Map<string, ServerSide>();
+  /** Connections whose server side was read to the end: their later captured segments are ignored. */
+  readonly #serversDone = new Map<string, true>();
   /** Client-to-server streams of ClientHellos split across segments. */
   readonly #clients = new Map<string, { stream: TcpStream; tls: TlsDirection }>();
 
@@ -365,6 +367,9 @@ export class KernelEventMapper {
     }
     if (e.what !== PAYLOAD_WHAT.tlsServer) return;
     const k = connKey(t.daddr, t.dport, t.saddr, t.sport);
+    // The kernel keeps capturing a few segments after the certificates; a stream restarted there would
+    // begin mid-record and read as "not TLS".
+    if (this.#serversDone.has(k)) return;
     let s = this.#servers.get(k);
     if (!s) {
       s = { stream: new TcpStream(), tls: new TlsDirection(), serverHello: null };
@@ -375,16 +380,18 @@ export class KernelEventMapper {
         if (!s.serverHello || s.serverHello.helloRetry) s.serverHello = ev.hello;
       } else if (ev.type === "certificate") {
         this.#certificates(e, k, s, ev.chain, out);
-        this.#servers.delete(k);
-        this.#sni.delete(k);
+        this.#serverDone(k);
         return;
       }
     }
     // Nothing more to learn from this direction: TLS 1.3 (encrypted certificates) or a broken stream.
-    if (s.tls.encrypted || s.tls.failed) {
-      this.#servers.delete(k);
-      this.#sni.delete(k);
-    }
+    if (s.tls.encrypted || s.tls.failed) this.#serverDone(k);
+  }
+
+  #serverDone(k: string): void {
+    this.#servers.delete(k);
+    this.#sni.delete(k);
+    boundedSet(this.#serversDone, k, true, this.#maxTls);
   }
 
   #push(stream: TcpStream, tls: TlsDirection, e: PayloadEvent): ReturnType<TlsDirection["push"]> {
