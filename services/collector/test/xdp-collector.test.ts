@@ -194,6 +194,7 @@ test("XDP mode on a lab node: enforce after catch-up, records from real traffic,
     [`CN=${SNI}`, 0, 2, SNI, lab.hostIp, 8443, 0x0303],
     ["CN=STOQ Lab CA", 1, 2, SNI, lab.hostIp, 8443, 0x0303],
   ]);
+  assert.deepEqual(c.mapper.stats.tlsErrors, {}, "the segments captured after the certificates are not misread");
   const fact = c.kernel.map("stoq_servers").lookup(encodeServerKey(lab.hostIp));
   assert.ok(fact, "a server fact for the TLS server");
   assert.equal(decodeServerFacts(fact).chainLen, 2);
