@@ -189,7 +189,10 @@ test("XDP mode on a lab node: enforce after catch-up, records from real traffic,
   assert.equal(features.length, NAMES.length);
   assert.ok(features.every((f) => f.model_version === 2 && f.values.length === 32 && f.src_addr === lab.peerIp));
 
-  const certs = (await readAll(topics.certs, (g) => g.length >= 2)).map((r) => decodeAs<CertObservation>("CertObservation", r.value!));
+  // Keyed by fingerprint, so the two may sit in different partitions: order by chain position.
+  const certs = (await readAll(topics.certs, (g) => g.length >= 2))
+    .map((r) => decodeAs<CertObservation>("CertObservation", r.value!))
+    .sort((a, b) => a.chain_position - b.chain_position);
   assert.deepEqual(certs.map((x) => [x.subject, x.chain_position, x.chain_length, x.sni, x.server_addr, x.server_port, x.tls_version]), [
     [`CN=${SNI}`, 0, 2, SNI, lab.hostIp, 8443, 0x0303],
     ["CN=STOQ Lab CA", 1, 2, SNI, lab.hostIp, 8443, 0x0303],
