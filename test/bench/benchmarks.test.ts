@@ -16,6 +16,7 @@ const SMALL: Record<string, string[]> = {
   "bench/xdp.ts": ["--repeat", "1000", "--trials", "1", "--no-veth"],
   "bench/aggregator.ts": ["--small"],
   "bench/kafka.ts": ["--records", "20000", "--clients", "stoq"],
+  "bench/collector.ts": ["--queries", "2000", "--rounds", "1"],
 };
 
 async function jsonLines(script: string, args: string[]): Promise<Record<string, unknown>[]> {
