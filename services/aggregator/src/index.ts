@@ -21,10 +21,12 @@ export async function startAggregator(ctx: ServiceContext): Promise<RunningServi
     allowedLatenessMs: config.aggregator.allowed_lateness,
     topK: config.aggregator.top_k,
   });
-  // The transactional id must survive restarts of this instance (it fences a zombie), so it comes from
-  // the configured instance name, not the pid.
   const instance = config.aggregator.instance ?? ctx.node;
-  const aggregator = createAggregator({ kafka: ctx.kafka, settings, instance, log });
+  // One transactional id per process incarnation, as the kill -9 test runs it: the Kafka module starts
+  // transactional producers at epoch 0, which the broker fences when a crashed id comes back
+  // (docs/aggregator.md, Limits). Exactly-once holds through the changelog and offsets committed in
+  // each transaction; a killed incarnation's open transaction is aborted by the broker's timeout.
+  const aggregator = createAggregator({ kafka: ctx.kafka, settings, instance, transactionalId: `stoq-aggregator-${instance}-${process.pid}`, log });
   const redis = ctx.redis();
   const sink = createRedisSink({
     kafka: ctx.kafka,
