@@ -61,7 +61,8 @@ export function demoEnv(runId: string): NodeJS.ProcessEnv {
   };
 }
 
-async function promQuery(url: string, query: string): Promise<number | null> {
+/** The first value of an instant query against Prometheus, or null when the result is empty. */
+export async function promQuery(url: string, query: string): Promise<number | null> {
   const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`);
   const body = (await res.json()) as { data?: { result?: { value?: [number, string] }[] } };
   const v = body.data?.result?.[0]?.value?.[1];

@@ -7,15 +7,9 @@ import { loadConfig } from "../../lib/src/config.js";
 import { openModelUpdate } from "../../lib/src/avro.js";
 import { publicKeyFromPem, verifyModelUpdate } from "../../lib/src/model/signing.js";
 import { stackEndpoints } from "../../lib/src/stack-endpoints.js";
-import { runDemo } from "../../cli/demo.js";
+import { promQuery, runDemo } from "../../cli/demo.js";
 import { encode } from "../../lib/src/avro.js";
 
-async function promValue(query: string): Promise<number | null> {
-  const res = await fetch(`${stackEndpoints().prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
-  const body = (await res.json()) as { data?: { result?: { value?: [number, string] }[] } };
-  const v = body.data?.result?.[0]?.value?.[1];
-  return v === undefined ? null : Number(v);
-}
 
 test("packets to a model update: records, aggregates, an anomaly, a signed model applied by the collector", { timeout: 600_000 }, async () => {
   const lines: string[] = [];
@@ -46,7 +40,7 @@ test("packets to a model update: records, aggregates, an anomaly, a signed model
 
   // Prometheus scraped every service while it ran.
   for (const job of ["collector", "aggregator", "detector", "trainer"]) {
-    const seen = await promValue(`max_over_time(up{job="${job}"}[10m])`);
+    const seen = await promQuery(stackEndpoints().prometheusUrl, `max_over_time(up{job="${job}"}[10m])`);
     assert.equal(seen, 1, `Prometheus never scraped ${job}\n${dump}`);
   }
 });
