@@ -2,6 +2,7 @@
 // markers, fingerprints. A small DER walker reads the fields node:crypto's X509Certificate does not expose
 // (signature algorithm, SCT list, raw RDN order, IP/URI/email SANs); node:crypto hashes and verifies.
 import { createHash, X509Certificate } from "node:crypto";
+import { ipv4Text, ipv6Text } from "./packet.js";
 
 /*
  * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm AlgorithmIdentifier, signature BIT STRING }
@@ -258,27 +259,8 @@ function bitLength(b: Buffer, t: Tlv): number {
 
 function ipText(b: Buffer, t: Tlv): string {
   const n = t.end - t.value;
-  if (n === 4) return `${b[t.value]}.${b[t.value + 1]}.${b[t.value + 2]}.${b[t.value + 3]}`;
-  if (n === 16) {
-    const g: string[] = [];
-    for (let i = 0; i < 8; i++) g.push(b.readUInt16BE(t.value + 2 * i).toString(16));
-    let best = -1;
-    let bestLen = 1;
-    for (let i = 0; i < 8; ) {
-      if (g[i] !== "0") {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < 8 && g[j] === "0") j++;
-      if (j - i > bestLen) {
-        best = i;
-        bestLen = j - i;
-      }
-      i = j;
-    }
-    return best < 0 ? g.join(":") : `${g.slice(0, best).join(":")}::${g.slice(best + bestLen).join(":")}`;
-  }
+  if (n === 4) return ipv4Text(b, t.value);
+  if (n === 16) return ipv6Text(b, t.value);
   return b.toString("hex", t.value, t.end);
 }
 
