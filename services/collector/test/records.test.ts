@@ -2,25 +2,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decodeAs, encode, type CertObservation, type DnsEvent, type FlowRecord } from "../../../lib/src/avro.js";
 import { runCapture } from "../src/conformance-score.js";
-import { certObservation, dnsEvent, flowRecord, registeredDomain } from "../src/records.js";
+import { certObservation, dnsEvent, flowRecord } from "../src/records.js";
 import { communityId } from "../src/community-id.js";
 import { allCaptures } from "./tshark.js";
 
 const capture = (suffix: string): string => allCaptures().find((p) => p.endsWith(suffix))!;
-
-test("registered domain by the public suffix list", () => {
-  assert.equal(registeredDomain("www.example.co.uk"), "example.co.uk");
-  assert.equal(registeredDomain("a.b.c.example.com"), "example.com");
-  assert.equal(registeredDomain("localhost"), "localhost");
-  assert.equal(registeredDomain(""), "");
-});
-
-test("a tunnel payload label the suffix list refuses still yields the tunnel's registered domain", () => {
-  // dns2tcp-style base64 payloads carry "+" and "/", which are not hostname characters.
-  assert.equal(registeredDomain("aGVsbG8+/d29ybGQ=.t.hidemyself.org"), "hidemyself.org");
-  assert.equal(registeredDomain("a+b.c/d.example.co.uk"), "example.co.uk");
-  assert.equal(registeredDomain("a+b"), "a+b");
-});
 
 test("DNS, flow and certificate records from real captures round-trip through Avro with the design's keys", async () => {
   const mixed = await runCapture(capture("suricata-verify/mixed-ethernet-dns-tls-flow/test.pcap"));

@@ -2,8 +2,8 @@
 // domain in a window (long, high-entropy, never-repeating subdomains, TXT/NULL/CNAME answers, bytes
 // carried, steady cadence), scored together so that no single benign habit (a CDN's hashed names, a
 // mail server's TXT lookups) is enough.
-import { getDomain } from "tldts";
 import type { Anomaly, DnsEvent } from "../../../lib/src/avro.js";
+import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import { addSample, emptyMoments, type Moments } from "../../../lib/src/welford.js";
 import { clamp01, evidence, toAnomaly } from "./anomaly.js";
 import { shannonEntropy } from "./descriptive.js";
@@ -59,21 +59,12 @@ export interface TunnelScore {
   readonly carrierShare: number;
 }
 
-const HOST_LABEL = /^[a-z0-9_-]{1,63}$/i;
-
 /**
- * The registered domain of an event. The public-suffix lookup refuses names with bytes no host name has
- * (base64 tunnels put "+" and "/" in their labels) and the record then carries the whole name; the
- * domain is then taken from the longest all-host-label suffix, which is the tunnel's parent domain.
+ * The registered domain of an event. Records written before the collector retried the public-suffix
+ * lookup past payload labels ("+", "/" in base64 tunnels) carry the whole name; those are looked up again.
  */
 export function domainOf(ev: Pick<DnsEvent, "qname" | "registered_domain">): string {
-  const { qname, registered_domain: rd } = ev;
-  if (rd !== qname) return rd;
-  const labels = qname.replace(/\.$/, "").split(".");
-  let i = labels.length;
-  while (i > 0 && HOST_LABEL.test(labels[i - 1]!)) i--;
-  if (i === 0 || i === labels.length) return rd;
-  return getDomain(labels.slice(i).join("."), { allowPrivateDomains: false }) ?? rd;
+  return ev.registered_domain !== ev.qname ? ev.registered_domain : registeredDomain(ev.qname);
 }
 
 /** Left of the registered domain: "a.b" of "a.b.example.com"; "" when the name is the registered domain. */

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Anomaly } from "../../../lib/src/avro.js";
-import { registeredDomain } from "../../collector/src/records.js";
+import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import { domainOf, DomainTunnelDetector, subdomainOf } from "../src/dns-tunnel-domains.js";
 import { dns, dnsResponse } from "./events.js";
 

@@ -1,6 +1,6 @@
 // Builders of DnsEvent, FlowRecord and CertObservation values for the detector's tests.
 import type { CertObservation, DnsEvent, FlowRecord } from "../../../lib/src/avro.js";
-import { registeredDomain } from "../../collector/src/records.js";
+import { registeredDomain } from "../../../lib/src/registered-domain.js";
 
 /** A DNS event at `t` ms; `qname` sets the registered domain unless given. */
 export function dns(o: Partial<DnsEvent> & { t: number }): DnsEvent {

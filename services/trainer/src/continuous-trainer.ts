@@ -1,8 +1,8 @@
 // Continuous learning: keeps a bounded window of the feature vectors the collectors scored, labels them
 // from stoq.labels.v1 (threat intel, analysts, confident detections), and on each training interval
 // trains, validates, quantizes and signs a new model when the data and the quality bar allow it.
-import { getDomain } from "tldts";
 import type { FeatureVector, Label } from "../../../lib/src/avro.js";
+import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
 import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
@@ -68,7 +68,7 @@ export class ContinuousTrainer {
     if (fv.feature_spec !== FEATURE_SPEC || fv.context === null || fv.values.length < NAME_FEATURE_COUNT) return;
     const name = fv.context.toLowerCase();
     this.seen++;
-    const row: Row = { features: Int32Array.from(fv.values), name, domain: getDomain(name) ?? name };
+    const row: Row = { features: Int32Array.from(fv.values), name, domain: registeredDomain(name) };
     if (this.rows.length < this.o.maxRows) this.rows.push(row);
     else {
       this.rows[this.head] = row;
