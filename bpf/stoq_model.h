@@ -39,7 +39,8 @@ struct stoq_model {
 	__u32 h_shift;      /* hidden requantization shift, 1..31 */
 	__s32 b2;           /* output bias */
 	__s32 threshold;    /* verdict threshold on the int32 output */
-	__u32 _pad;         /* keeps the arrays 8-byte aligned; must be 0 */
+	__u16 ngram_bits;   /* log2 of the n-gram table's rows: 0 = no table, else 6..14 */
+	__u16 ngram_shift;  /* left shift of each unit's table sum, 0..STOQ_NGRAM_SHIFT_MAX */
 	__s32 in_zero[STOQ_MAX_IN];
 	__s32 in_mul[STOQ_MAX_IN]; /* Q16 multipliers */
 	__s32 b1[STOQ_MAX_HIDDEN];

@@ -270,6 +270,11 @@ export interface ModelUpdate {
   threshold: number;
   threat_threshold: number;
   output_scale: number;
+  /** 0 = no n-gram table, else 6..14 (schema v2; v1 records read as 0). */
+  ngram_bits: number;
+  ngram_shift: number;
+  /** 2^ngram_bits * n_hidden int8, row-major; empty without a table. */
+  ngram: Buffer;
   signing_key_id: string;
   signature: Buffer;
 }

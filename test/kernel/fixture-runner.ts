@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadBigramTable } from "../../lib/src/model/bigram.js";
 import { FEATURE, NAME_FEATURE_COUNT, isAddrQtype, isTunnelQtype, nameFeatures } from "../../lib/src/model/features.js";
-import { score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
+import { ngramRowsFor, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
 import { MODE } from "../../lib/src/model/layout.js";
 import {
   DNS_FLAG,
@@ -90,6 +90,9 @@ export function fixtureModel(kind: "threat" | "benign", version: bigint, feature
     b1: new Int32Array(1),
     w1: new Int8Array(16),
     w2: new Int8Array(1),
+    ngramBits: 0,
+    ngramShift: 0,
+    ngram: new Int8Array(0),
   };
 }
 
@@ -116,7 +119,7 @@ export function checkDnsEventInvariants(e: KernelEvent, models: Map<bigint, Quan
   if (e.unscored === 0) {
     const m = models.get(e.modelVersion);
     assert.ok(m, `${where}: scored by an unknown model version ${e.modelVersion}`);
-    assert.equal(e.score, score(m, e.features), `${where}: score`);
+    assert.equal(e.score, score(m, e.features, ngramRowsFor(m, e.msg.subarray(12))), `${where}: score`);
   }
 }
 

@@ -68,6 +68,9 @@ function randomModel(r: () => number, version: bigint): QuantModel {
     b1: Int32Array.from({ length: nHidden }, () => (r() < 0.3 ? int(r, -(2 ** 30) + 1, 2 ** 30 - 1) : int(r, -50000, 50000))),
     w1: w(nHidden * nIn),
     w2: w(nHidden),
+    ngramBits: 0,
+    ngramShift: 0,
+    ngram: new Int8Array(0),
   };
 }
 
@@ -104,7 +107,7 @@ test("kernel score equals the TypeScript reference on 12,000 random vectors over
       const f = randomFeatures(r, m);
       const got = kernelScore(slot, f);
       assert.equal(got.err, 0, `model ${k} refused`);
-      assert.equal(got.score, score(m, f), `model ${k} (n_in ${m.nIn}, n_hidden ${m.nHidden}) vector ${v}: ${Array.from(f).join(",")}`);
+      assert.equal(got.score, score(m, f, null), `model ${k} (n_in ${m.nIn}, n_hidden ${m.nHidden}) vector ${v}: ${Array.from(f).join(",")}`);
       checked++;
     }
   }
@@ -117,9 +120,9 @@ test("a model rewritten in place under the same slot is re-derived when its vers
   const b = { ...randomModel(r, 1001n) };
   const f = randomFeatures(r, a);
   obj.map("mlp_models").update(u32(0), encodeModel(a));
-  assert.equal(kernelScore(0, f).score, score(a, f));
+  assert.equal(kernelScore(0, f).score, score(a, f, null));
   obj.map("mlp_models").update(u32(0), encodeModel(b));
-  assert.equal(kernelScore(0, f).score, score(b, f));
+  assert.equal(kernelScore(0, f).score, score(b, f, null));
 });
 
 test("models the kernel cannot score are refused with the reason it counts", () => {

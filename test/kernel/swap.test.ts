@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { after, before, test } from "node:test";
 import { FEATURE_COUNT, NAME_FEATURE_COUNT } from "../../lib/src/model/features.js";
-import { score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
+import { ngramRowsFor, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
 import { MODE, encodeModel } from "../../lib/src/model/layout.js";
 import { EVENT_KIND, FEATURE_SPEC, type DnsEvent } from "../../services/collector/src/kernel-layout.js";
 import { StoqKernel } from "./kernel.js";
@@ -48,6 +48,9 @@ function model(version: bigint, seed: number): QuantModel {
     b1: Int32Array.from({ length: nHidden }, () => Math.floor(next() * 20000) - 10000),
     w1: Int8Array.from({ length: nHidden * nIn }, () => Math.floor(next() * 255) - 127),
     w2: Int8Array.from({ length: nHidden }, () => Math.floor(next() * 255) - 127),
+    ngramBits: 0,
+    ngramShift: 0,
+    ngram: new Int8Array(0),
   };
 }
 
@@ -103,7 +106,7 @@ test("thousands of swaps while packets flow: every score is one model's, never a
     if (e.unscored !== 0) continue;
     const m = byVersion.get(e.modelVersion);
     assert.ok(m, `unknown model version ${e.modelVersion}`);
-    assert.equal(e.score, score(m, e.features.subarray(0, FEATURE_COUNT)), `version ${e.modelVersion}`);
+    assert.equal(e.score, score(m, e.features.subarray(0, FEATURE_COUNT), ngramRowsFor(m, e.msg.subarray(12))), `version ${e.modelVersion}`);
     versions.add(e.modelVersion);
     scored++;
   }

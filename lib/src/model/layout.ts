@@ -3,6 +3,7 @@
 // Kept in sync with bpf/stoq_model.h; the collector's BTF layout test fails when the two drift.
 import { StoqError } from "../errors.js";
 import { MAX_HIDDEN, MAX_IN, modelShapeError, type QuantModel } from "./int8-mlp.js";
+import { NGRAM_MAX_BITS } from "./ngrams.js";
 
 export interface FieldLayout {
   readonly offset: number;
@@ -13,7 +14,7 @@ export interface FieldLayout {
 /*
  * struct stoq_model (2664 bytes, 8-byte aligned), little-endian:
  *   0 u64 version | 8 u32 feature_spec | 12 u32 n_in | 16 u32 n_hidden | 20 s32 h_mul | 24 u32 h_shift
- *   28 s32 b2 | 32 s32 threshold | 36 u32 _pad | 40 s32 in_zero[32] | 168 s32 in_mul[32] | 296 s32 b1[64]
+ *   28 s32 b2 | 32 s32 threshold | 36 u16 ngram_bits | 38 u16 ngram_shift | 40 s32 in_zero[32] | 168 s32 in_mul[32] | 296 s32 b1[64]
  *   552 s8 w1[64][32] | 2600 s8 w2[64]
  */
 export const MODEL_LAYOUT = {
@@ -27,7 +28,8 @@ export const MODEL_LAYOUT = {
     h_shift: { offset: 24, size: 4 },
     b2: { offset: 28, size: 4 },
     threshold: { offset: 32, size: 4 },
-    _pad: { offset: 36, size: 4 },
+    ngram_bits: { offset: 36, size: 2 },
+    ngram_shift: { offset: 38, size: 2 },
     in_zero: { offset: 40, size: 4 * MAX_IN },
     in_mul: { offset: 168, size: 4 * MAX_IN },
     b1: { offset: 296, size: 4 * MAX_HIDDEN },
@@ -49,6 +51,13 @@ export const CONTROL_LAYOUT = {
 
 export const MODEL_SLOT = { A: 0, B: 1, SHADOW: 2 } as const;
 export const MODEL_SLOTS = 3;
+
+/*
+ * The n-gram table map (bpf/stoq_model.h, stoq_ngrams): STOQ_MODEL_SLOTS x 2^14 rows of 64 bytes, row r of
+ * slot s at key s * 2^14 + r; byte j of a row is unit j's int8 weight, 0 past n_hidden.
+ */
+export const NGRAM_ROW_BYTES = MAX_HIDDEN;
+export const NGRAM_SLOT_ROWS = 1 << NGRAM_MAX_BITS;
 export const MODE = { observe: 0, shadow: 1, enforce: 2 } as const;
 export type Mode = keyof typeof MODE;
 
@@ -76,6 +85,8 @@ export function encodeModel(m: QuantModel): Buffer {
   b.writeUInt32LE(m.hShift, F.h_shift.offset);
   b.writeInt32LE(m.b2, F.b2.offset);
   b.writeInt32LE(m.threshold, F.threshold.offset);
+  b.writeUInt16LE(m.ngramBits, F.ngram_bits.offset);
+  b.writeUInt16LE(m.ngramShift, F.ngram_shift.offset);
   for (let i = 0; i < m.nIn; i++) {
     b.writeInt32LE(m.inZero[i]!, F.in_zero.offset + 4 * i);
     b.writeInt32LE(m.inMul[i]!, F.in_mul.offset + 4 * i);
@@ -88,8 +99,37 @@ export function encodeModel(m: QuantModel): Buffer {
   return b;
 }
 
-/** Reads a slot back; arrays come out sized n_in / n_hidden, w1 packed [n_hidden][n_in]. */
-export function decodeModel(b: Uint8Array): QuantModel {
+/** Keys of slot `slot`'s first `rows` table rows, in row order (u32 little-endian, as the map's keys). */
+export function ngramKeys(slot: number, rows: number): Buffer[] {
+  return Array.from({ length: rows }, (_, r) => {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(slot * NGRAM_SLOT_ROWS + r);
+    return k;
+  });
+}
+
+/**
+ * The map values of a model's table: 2^ngram_bits rows of NGRAM_ROW_BYTES, unit j at byte j, zero past
+ * n_hidden (the kernel reads whole 8-unit words). Empty for a model without a table.
+ */
+export function encodeNgramRows(m: QuantModel): Buffer[] {
+  const err = modelShapeError(m);
+  if (err !== null) throw new StoqError("MODEL_REJECTED", `n-gram table cannot be laid out: ${err}`);
+  const rows = m.ngramBits === 0 ? 0 : 1 << m.ngramBits;
+  const n = m.nHidden;
+  return Array.from({ length: rows }, (_, r) => {
+    const row = Buffer.alloc(NGRAM_ROW_BYTES);
+    row.set(new Uint8Array(m.ngram.buffer, m.ngram.byteOffset + r * n, n));
+    return row;
+  });
+}
+
+/**
+ * Reads a slot back; arrays come out sized n_in / n_hidden, w1 packed [n_hidden][n_in]. `rows` are the
+ * slot's table rows as read from the n-gram map (at least 2^ngram_bits of them); without them the table
+ * comes out empty.
+ */
+export function decodeModel(b: Uint8Array, rows: readonly Uint8Array[] = []): QuantModel {
   if (b.length !== MODEL_LAYOUT.size) {
     throw new StoqError("MODEL_REJECTED", `a stoq_model value is ${MODEL_LAYOUT.size} bytes, got ${b.length}`);
   }
@@ -110,6 +150,10 @@ export function decodeModel(b: Uint8Array): QuantModel {
     w2[j] = buf.readInt8(F.w2.offset + j);
     for (let i = 0; i < nIn; i++) w1[j * nIn + i] = buf.readInt8(F.w1.offset + j * MAX_IN + i);
   }
+  const ngramBits = buf.readUInt16LE(F.ngram_bits.offset);
+  const tableRows = ngramBits === 0 || ngramBits > NGRAM_MAX_BITS || rows.length < 1 << ngramBits ? 0 : 1 << ngramBits;
+  const ngram = new Int8Array(tableRows * nHidden);
+  for (let r = 0; r < tableRows; r++) ngram.set(new Int8Array(rows[r]!.buffer, rows[r]!.byteOffset, nHidden), r * nHidden);
   return {
     version: buf.readBigUInt64LE(F.version.offset),
     featureSpec: buf.readUInt32LE(F.feature_spec.offset),
@@ -124,6 +168,9 @@ export function decodeModel(b: Uint8Array): QuantModel {
     b1,
     w1,
     w2,
+    ngramBits,
+    ngramShift: buf.readUInt16LE(F.ngram_shift.offset),
+    ngram,
   };
 }
 

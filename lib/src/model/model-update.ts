@@ -3,7 +3,8 @@
 import type { ModelUpdate } from "../avro.js";
 import { StoqError } from "../errors.js";
 import { FEATURE_SPEC } from "./features.js";
-import { MAX_HIDDEN, MAX_IN, QUANT_RULES, modelShapeError, type QuantModel } from "./int8-mlp.js";
+import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, QUANT_RULES, modelShapeError, type QuantModel } from "./int8-mlp.js";
+import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "./ngrams.js";
 
 export type UnsignedModelUpdate = Omit<ModelUpdate, "signature" | "signing_key_id">;
 
@@ -43,6 +44,9 @@ export function modelUpdateOf(m: QuantModel, meta: UpdateMeta): UnsignedModelUpd
     threshold: m.threshold,
     threat_threshold: meta.threatThreshold,
     output_scale: meta.outputScale,
+    ngram_bits: m.ngramBits,
+    ngram_shift: m.ngramShift,
+    ngram: Buffer.from(m.ngram.buffer, m.ngram.byteOffset, m.ngram.length),
   };
 }
 
@@ -69,6 +73,15 @@ export function quantModelFromUpdate(u: ModelUpdate, featureSpec: number = FEATU
   if (u.w1.length !== u.n_in * u.n_hidden) throw new StoqError("MODEL_REJECTED", `w1 has ${u.w1.length} bytes, expected ${u.n_in * u.n_hidden}`);
   if (u.w2.length !== u.n_hidden) throw new StoqError("MODEL_REJECTED", `w2 has ${u.w2.length} bytes, expected ${u.n_hidden}`);
   if (u.version < 1) throw new StoqError("MODEL_REJECTED", `version ${u.version} must be positive`);
+  if (!Number.isInteger(u.ngram_bits) || (u.ngram_bits !== 0 && (u.ngram_bits < NGRAM_MIN_BITS || u.ngram_bits > NGRAM_MAX_BITS))) {
+    throw new StoqError("MODEL_REJECTED", `ngram_bits ${u.ngram_bits} is neither 0 nor in ${NGRAM_MIN_BITS}..${NGRAM_MAX_BITS}`);
+  }
+  if (!Number.isInteger(u.ngram_shift) || u.ngram_shift < 0 || u.ngram_shift > NGRAM_MAX_SHIFT) {
+    throw new StoqError("MODEL_REJECTED", `ngram_shift ${u.ngram_shift} is outside 0..${NGRAM_MAX_SHIFT}`);
+  }
+  if (u.ngram_bits === 0 && u.ngram_shift !== 0) throw new StoqError("MODEL_REJECTED", `ngram_shift ${u.ngram_shift} without a table (ngram_bits 0)`);
+  const cells = u.ngram_bits === 0 ? 0 : 2 ** u.ngram_bits * u.n_hidden;
+  if (u.ngram.length !== cells) throw new StoqError("MODEL_REJECTED", `ngram has ${u.ngram.length} bytes, expected 2^ngram_bits * n_hidden = ${cells}`);
   const [hMul, b2, threshold] = int32s("h_mul/b2/threshold", [u.h_mul, u.b2, u.threshold], 3);
   return {
     version: BigInt(u.version),
@@ -84,5 +97,8 @@ export function quantModelFromUpdate(u: ModelUpdate, featureSpec: number = FEATU
     b1: int32s("b1", u.b1, u.n_hidden),
     w1: Int8Array.from(new Int8Array(u.w1.buffer, u.w1.byteOffset, u.w1.length)),
     w2: Int8Array.from(new Int8Array(u.w2.buffer, u.w2.byteOffset, u.w2.length)),
+    ngramBits: u.ngram_bits,
+    ngramShift: u.ngram_shift,
+    ngram: Int8Array.from(new Int8Array(u.ngram.buffer, u.ngram.byteOffset, u.ngram.length)),
   };
 }

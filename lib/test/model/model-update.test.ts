@@ -19,6 +19,9 @@ const model: QuantModel = {
   b1: Int32Array.of(9),
   w1: Int8Array.of(-1, 1),
   w2: Int8Array.of(-128),
+  ngramBits: 0,
+  ngramShift: 0,
+  ngram: new Int8Array(0),
 };
 const meta = { modelName: "m", createdAtMs: 1, threatThreshold: 0.85, outputScale: 0.5, metrics: {} };
 
@@ -26,8 +29,22 @@ function update(over: Partial<ModelUpdate> = {}): ModelUpdate {
   return { ...modelUpdateOf(model, meta), signing_key_id: "k", signature: Buffer.alloc(64), ...over };
 }
 
-test("model -> update -> model is the identity", () => {
+const tableModel: QuantModel = {
+  ...model,
+  nHidden: 3,
+  b1: Int32Array.of(9, -9, 0),
+  w1: Int8Array.of(-1, 1, 2, -2, 3, -3),
+  w2: Int8Array.of(-128, 127, 0),
+  ngramBits: 6,
+  ngramShift: 16,
+  ngram: Int8Array.from({ length: 64 * 3 }, (_, i) => (i % 256) - 128),
+};
+
+test("model -> update -> model is the identity, with and without an n-gram table", () => {
   assert.deepEqual(quantModelFromUpdate(update()), model);
+  const u = { ...modelUpdateOf(tableModel, meta), signing_key_id: "k", signature: Buffer.alloc(64) };
+  assert.deepEqual([u.ngram_bits, u.ngram_shift, u.ngram.length], [6, 16, 192]);
+  assert.deepEqual(quantModelFromUpdate(u), tableModel);
 });
 
 test("an update of the wrong shape, spec or range is refused, naming the field", () => {
@@ -44,6 +61,13 @@ test("an update of the wrong shape, spec or range is refused, naming the field",
     [{ b1: [2 ** 31] }, /b1 holds 2147483648/],
     [{ h_mul: 1.5 }, /h_mul\/b2\/threshold holds 1.5/],
     [{ version: 0 }, /version 0/],
+    [{ ngram_bits: 5, ngram: Buffer.alloc(32) }, /ngram_bits 5 is neither 0 nor in 6\.\.14/],
+    [{ ngram_bits: 15, ngram: Buffer.alloc(2 ** 15) }, /ngram_bits 15/],
+    [{ ngram_bits: 6.5 }, /ngram_bits 6.5/],
+    [{ ngram_bits: 6, ngram_shift: 17, ngram: Buffer.alloc(64) }, /ngram_shift 17 is outside 0\.\.16/],
+    [{ ngram_shift: 1 }, /ngram_shift 1 without a table/],
+    [{ ngram_bits: 6, ngram: Buffer.alloc(63) }, /ngram has 63 bytes, expected 2\^ngram_bits \* n_hidden = 64/],
+    [{ ngram: Buffer.alloc(1) }, /ngram has 1 bytes, expected .* = 0/],
   ];
   for (const [over, re] of cases) {
     assert.throws(() => quantModelFromUpdate(update(over)), (e) => isStoqError(e, "MODEL_REJECTED") && re.test(e.message), JSON.stringify(over));

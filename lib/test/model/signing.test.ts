@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeAs, modelUpdateSigningPayload, type ModelUpdate } from "../../src/avro.js";
+import { SCHEMA_DIR, decodeAs, modelUpdateSigningPayload, type ModelUpdate } from "../../src/avro.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import avro from "avsc";
+import { fingerprintBytes } from "../../src/avro-fingerprint.js";
 import { isStoqError } from "../../src/errors.js";
 import { modelUpdateOf } from "../../src/model/model-update.js";
 import {
@@ -29,6 +33,9 @@ const model: QuantModel = {
   b1: Int32Array.of(5, 6, 7),
   w1: Int8Array.of(1, -1, 2, -2, 127, -127),
   w2: Int8Array.of(3, -4, 5),
+  ngramBits: 0,
+  ngramShift: 0,
+  ngram: new Int8Array(0),
 };
 const meta = { modelName: "dns-query", createdAtMs: 1_700_000_000_000, threatThreshold: 0.85, outputScale: 0.001, metrics: { auc: 0.99, bad: NaN } };
 
@@ -77,6 +84,39 @@ test("a tampered, re-keyed or foreign update is rejected with MODEL_REJECTED", (
   const forged = signModelUpdate(modelUpdateOf(model, meta), { ...attacker, keyId: k.keyId });
   assert.throws(() => verifyModelUpdate(forged, [k.publicKey]), /bad signature/);
   assert.throws(() => verifyModelUpdate(Buffer.from("not avro"), [k.publicKey]), (e) => isStoqError(e, "MODEL_REJECTED"));
+});
+
+test("the signature covers the n-gram table and its bits and shift; an update written before they existed still verifies", () => {
+  const k = generateSigningKey();
+  const withTable = { ...model, ngramBits: 6, ngramShift: 3, ngram: Int8Array.from({ length: 64 * 3 }, (_, i) => ((i * 7) % 256) - 128) };
+  const msg = signModelUpdate(modelUpdateOf(withTable, meta), k);
+  const u = verifyModelUpdate(msg, [k.publicKey]);
+  assert.deepEqual(Array.from(new Int8Array(u.ngram.buffer, u.ngram.byteOffset, u.ngram.length)), Array.from(withTable.ngram));
+  const table = Buffer.from(withTable.ngram.buffer);
+  const at = msg.indexOf(table);
+  assert.ok(at > 0);
+  for (const offset of [0, 100, table.length - 1]) {
+    const tampered = Buffer.from(msg);
+    tampered[at + offset]! ^= 0x01;
+    assert.throws(() => verifyModelUpdate(tampered, [k.publicKey]), /bad signature/, `table byte ${offset}`);
+  }
+  // bits and shift are the zigzag varints just before the table's length: 6 -> 0x0c, 3 -> 0x06.
+  const shiftAt = at - 3;
+  assert.deepEqual([msg[shiftAt - 1], msg[shiftAt]], [0x0c, 0x06]);
+  const shifted = Buffer.from(msg);
+  shifted[shiftAt] = 0x08;
+  assert.throws(() => verifyModelUpdate(shifted, [k.publicKey]), /bad signature/);
+  // A record signed as ModelUpdate v1 (before the table existed) verifies and reads with the defaults.
+  const v1 = JSON.parse(readFileSync(join(SCHEMA_DIR, "history", "ModelUpdate", "v1.avsc"), "utf8")) as avro.Schema;
+  const writer = avro.Type.forSchema(v1);
+  const { ngram_bits: _b, ngram_shift: _s, ngram: _n, ...old } = { ...modelUpdateOf(model, meta), signing_key_id: k.keyId };
+  const header = Buffer.concat([Buffer.from([0xc3, 0x01]), fingerprintBytes(v1)]);
+  const unsignedBody = writer.toBuffer({ ...old, signature: Buffer.alloc(0) });
+  const signature = signBytes(Buffer.concat([header, unsignedBody.subarray(0, unsignedBody.length - 1)]), k);
+  const v1Message = Buffer.concat([header, writer.toBuffer({ ...old, signature })]);
+  const read = verifyModelUpdate(v1Message, [k.publicKey]);
+  assert.deepEqual([read.ngram_bits, read.ngram_shift, read.ngram.length], [0, 0, 0]);
+  assert.equal(read.version, 42);
 });
 
 test("a public key survives PEM export and import with the same key id", () => {

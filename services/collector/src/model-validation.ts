@@ -40,7 +40,7 @@ export function quantModelOf(u: ModelUpdate): QuantModel {
   try {
     model = quantModelFromUpdate(u);
   } catch (e) {
-    throw new ModelRejected(/int32|version/.test(String(e)) ? "range" : "shape", isStoqError(e) ? e.message : String(e));
+    throw new ModelRejected(/int32|version|ngram_shift/.test(String(e)) ? "range" : "shape", isStoqError(e) ? e.message : String(e));
   }
   const shape = modelShapeError(model);
   if (shape !== null) throw new ModelRejected("shape", shape);

@@ -2,7 +2,7 @@
 // for pcap mode and for hosts without BPF; emits the FeatureVector records the trainer learns from.
 import type { FeatureVector, Verdict } from "../../../lib/src/avro.js";
 import { encodeName, FEATURE, FEATURE_SPEC, featureVector, nameFeatures, nameHash } from "../../../lib/src/model/features.js";
-import { score, type QuantModel } from "../../../lib/src/model/int8-mlp.js";
+import { ngramRowsFor, score, type QuantModel } from "../../../lib/src/model/int8-mlp.js";
 import { factFeatures, SourceState } from "../../../lib/src/model/source-state.js";
 import type { DnsObservation } from "./observer.js";
 
@@ -87,7 +87,7 @@ export class UserspaceScorer {
       this.stats.unscoredNoModel++;
     } else {
       this.stats.scored++;
-      s = score(model, values);
+      s = score(model, values, ngramRowsFor(model, wire));
       if (s >= model.threshold) {
         this.stats.threats++;
         verdict = this.o.mode === "enforce" ? "drop" : "observe";

@@ -11,16 +11,19 @@ import { acceptModelUpdate, ModelRejected, type RejectReason } from "../src/mode
 
 const NAME = "stoq-threat";
 
-function model(version: bigint, nIn = 16, nHidden = 8): QuantModel {
+function model(version: bigint, nIn = 16, nHidden = 8, ngramBits = 0): QuantModel {
   return {
     version, featureSpec: FEATURE_SPEC, nIn, nHidden, hMul: 1 << 14, hShift: 20, b2: -5, threshold: 100,
     inZero: new Int32Array(nIn).fill(3), inMul: new Int32Array(nIn).fill(1 << 12), b1: new Int32Array(nHidden).fill(7),
     w1: Int8Array.from({ length: nIn * nHidden }, (_, i) => ((i * 37) % 255) - 127), w2: Int8Array.from({ length: nHidden }, (_, i) => i - 4),
+    ngramBits, ngramShift: ngramBits === 0 ? 0 : 4,
+    ngram: Int8Array.from({ length: ngramBits === 0 ? 0 : (1 << ngramBits) * nHidden }, (_, i) => ((i * 91) % 256) - 128),
   };
 }
 
-function unsigned(version: bigint, patch: Partial<UnsignedModelUpdate> = {}): UnsignedModelUpdate {
-  return { ...modelUpdateOf(model(version), { modelName: NAME, createdAtMs: 1_700_000_000_000, threatThreshold: 0.85, outputScale: 0.01, metrics: { auc: 0.99 } }), ...patch };
+function unsigned(version: bigint, patch: Partial<UnsignedModelUpdate> = {}, ngramBits = 0): UnsignedModelUpdate {
+  const meta = { modelName: NAME, createdAtMs: 1_700_000_000_000, threatThreshold: 0.85, outputScale: 0.01, metrics: { auc: 0.99 } };
+  return { ...modelUpdateOf(model(version, 16, 8, ngramBits), meta), ...patch };
 }
 
 function rejectedWith(reason: RejectReason, message: Buffer, keys: SigningKey[], current = 0n): void {
@@ -42,6 +45,15 @@ test("a signed, newer, well-formed update is accepted with the exact integers it
   assert.equal(m.threshold, 100);
 });
 
+test("an n-gram table travels in the update and comes out as the model's table, byte for byte", () => {
+  const { model: m } = acceptModelUpdate(signModelUpdate(unsigned(5n, {}, 10), trusted), [trusted.publicKey], NAME, 4n);
+  assert.equal(m.ngramBits, 10);
+  assert.equal(m.ngramShift, 4);
+  assert.deepEqual(m.ngram, model(5n, 16, 8, 10).ngram);
+  const { model: plain } = acceptModelUpdate(signModelUpdate(unsigned(6n), trusted), [trusted.publicKey], NAME, 5n);
+  assert.deepEqual([plain.ngramBits, plain.ngramShift, plain.ngram.length], [0, 0, 0]);
+});
+
 test("an update signed by another key is rejected", () => rejectedWith("bad_signature", signModelUpdate(unsigned(5n), other), [trusted]));
 
 test("an unsigned update (empty signature) is rejected", () => {
@@ -54,6 +66,11 @@ test("tampered bytes break the signature", () => {
   const w1 = Buffer.from(signed.w1);
   w1[0] = w1[0]! ^ 0x40;
   rejectedWith("bad_signature", encode("ModelUpdate", { ...signed, w1 }), [trusted]);
+  const withTable = decodeAs<ModelUpdate>("ModelUpdate", signModelUpdate(unsigned(5n, {}, 8), trusted));
+  const ngram = Buffer.from(withTable.ngram);
+  ngram[ngram.length - 1] = ngram[ngram.length - 1]! ^ 0x01;
+  rejectedWith("bad_signature", encode("ModelUpdate", { ...withTable, ngram }), [trusted]);
+  rejectedWith("bad_signature", encode("ModelUpdate", { ...withTable, ngram_shift: withTable.ngram_shift + 1 }), [trusted]);
 });
 
 test("bytes that are not a model update are rejected as undecodable", () => rejectedWith("undecodable", Buffer.from("not avro at all"), [trusted]));
@@ -74,6 +91,19 @@ test("wrong shapes are rejected: weights that do not fill n_in x n_hidden, too m
   rejectedWith("shape", signModelUpdate({ ...u, w1: u.w1.subarray(1) }, trusted), [trusted]);
   rejectedWith("shape", signModelUpdate({ ...u, n_in: 33 }, trusted), [trusted]);
   rejectedWith("shape", signModelUpdate({ ...u, h_shift: 0 }, trusted), [trusted]);
+});
+
+test("bad n-gram tables are rejected: bits outside 0 or 6..14, a length that is not 2^bits x n_hidden, a shift too large", () => {
+  const u = unsigned(5n, {}, 8);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram: u.ngram.subarray(1) }, trusted), [trusted]);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram: Buffer.concat([u.ngram, u.ngram]) }, trusted), [trusted]);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram_bits: 9 }, trusted), [trusted]);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram_bits: 5, ngram: u.ngram.subarray(0, 32 * 8) }, trusted), [trusted]);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram_bits: 15, ngram: Buffer.alloc(2 ** 15 * 8) }, trusted), [trusted]);
+  rejectedWith("shape", signModelUpdate({ ...u, ngram_bits: 0, ngram_shift: 0 }, trusted), [trusted]);
+  rejectedWith("range", signModelUpdate({ ...u, ngram_shift: 17 }, trusted), [trusted]);
+  rejectedWith("range", signModelUpdate({ ...u, ngram_shift: -1 }, trusted), [trusted]);
+  rejectedWith("range", signModelUpdate({ ...unsigned(5n), ngram_shift: 2 }, trusted), [trusted]);
 });
 
 test("out-of-range and non-finite values are rejected", () => {

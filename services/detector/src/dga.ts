@@ -3,9 +3,9 @@
 // the float twin's logit alongside for comparison.
 import { loadModelArtifact, type LoadedModel } from "../../../lib/src/model/artifact.js";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
-import { nameFeaturesOf } from "../../../lib/src/model/features.js";
+import { encodeName, nameFeatures } from "../../../lib/src/model/features.js";
 import { floatInputs, floatLogit, sigmoid } from "../../../lib/src/model/float-mlp.js";
-import { score } from "../../../lib/src/model/int8-mlp.js";
+import { ngramRowsFor, score } from "../../../lib/src/model/int8-mlp.js";
 
 export interface NameScore {
   name: string;
@@ -32,10 +32,11 @@ export class QueryNameModel {
 
   /** null for a name the kernel would pass unscored (not a valid DNS name). */
   score(name: string): NameScore | null {
-    const features = nameFeaturesOf(name, this.bigram);
-    if (features === null) return null;
+    const wire = encodeName(name);
+    const features = wire === null ? null : nameFeatures(wire, this.bigram);
+    if (wire === null || features === null) return null;
     const m = this.model;
-    const int8 = score(m.quant, features);
+    const int8 = score(m.quant, features, ngramRowsFor(m.quant, wire));
     return {
       name,
       features,

@@ -103,6 +103,9 @@ export function quantizeModel(
       b1: b1q,
       w1: w1q,
       w2: w2q,
+      ngramBits: 0,
+      ngramShift: 0,
+      ngram: new Int8Array(0),
     },
     outputScale,
   };

@@ -53,7 +53,7 @@ export function evaluateModel(
   const floatThreshold = quant.threshold * outputScale;
   for (const r of rows) {
     const lf = floatLogit(float, floatInputs(calibration, r.features));
-    const lq = score(quant, r.features);
+    const lq = score(quant, r.features, null);
     if ((lf >= floatThreshold) === (lq >= quant.threshold)) agree++;
     (r.label === 1 ? pf : nf).push(lf);
     (r.label === 1 ? pq : nq).push(lq);

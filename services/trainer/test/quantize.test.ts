@@ -31,7 +31,7 @@ function errors(hiddenQuantile: number): { mean: number; max: number; range: num
   let hi = -Infinity;
   for (const r of rows) {
     const lf = floatLogit(float, floatInputs(cal, r.features));
-    const e = Math.abs(lf - score(quant, r.features) * outputScale);
+    const e = Math.abs(lf - score(quant, r.features, null) * outputScale);
     sum += e;
     max = Math.max(max, e);
     lo = Math.min(lo, lf);
@@ -60,6 +60,6 @@ test("equalization keeps the function: a unit with tiny activations still reache
   const a = quantizeModel(float, cal, rows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
   const b = quantizeModel(scaled, cal, rows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
   let same = 0;
-  for (const r of rows.slice(0, 500)) if (Math.abs(score(a.quant, r.features) * a.outputScale - score(b.quant, r.features) * b.outputScale) < 0.05) same++;
+  for (const r of rows.slice(0, 500)) if (Math.abs(score(a.quant, r.features, null) * a.outputScale - score(b.quant, r.features, null) * b.outputScale) < 0.05) same++;
   assert.ok(same >= 490, `${same} of 500 agree`);
 });
