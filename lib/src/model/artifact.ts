@@ -15,11 +15,14 @@ export const MODELS_DIR = fileURLToPath(new URL("../../../models/", import.meta.
 export const DNS_QUERY_MODEL = `${MODELS_DIR}dns-query.json`;
 export const DEV_PUBLIC_KEY = `${MODELS_DIR}dev-signing-key.pub.pem`;
 
+/** The float twin as stored: the n-gram table as little-endian float32 bytes in base64 (JSON numbers would take 3x). */
+export type FloatModelFile = Omit<FloatModel, "ngram"> & { ngram_f32_base64: string };
+
 export interface ModelArtifactFile {
   model_name: string;
   /** The signed ModelUpdate message (single-object Avro), base64. */
   update_base64: string;
-  float: FloatModel;
+  float: FloatModelFile;
   /** Validation and held-out figures at training time. */
   metrics: Record<string, number>;
   /** How it was trained (data, options), for the record. */
@@ -36,6 +39,21 @@ export interface LoadedModel {
   outputScale: number;
   threatThreshold: number;
   file: ModelArtifactFile;
+}
+
+export function floatModelFile(m: FloatModel): FloatModelFile {
+  const { ngram, ...rest } = m;
+  const le = Buffer.alloc(ngram.length * 4);
+  ngram.forEach((v, i) => le.writeFloatLE(v, i * 4));
+  return { ...rest, ngram_f32_base64: le.toString("base64") };
+}
+
+function floatModelOf(f: FloatModelFile): FloatModel {
+  const { ngram_f32_base64: b64, ...rest } = f;
+  const le = Buffer.from(b64 ?? "", "base64");
+  const ngram = new Float32Array(le.length >> 2);
+  for (let i = 0; i < ngram.length; i++) ngram[i] = le.readFloatLE(i * 4);
+  return { ...rest, ngramBits: rest.ngramBits ?? 0, ngram };
 }
 
 export function writeModelArtifact(path: string, file: ModelArtifactFile): void {
@@ -56,8 +74,10 @@ export function loadModelArtifact(path: string = DNS_QUERY_MODEL, trusted?: read
   const message = Buffer.from(file.update_base64 ?? "", "base64");
   const update = trusted === undefined ? openModelUpdate(message).update : verifyModelUpdate(message, trusted);
   const quant = quantModelFromUpdate(update);
-  const f = file.float;
-  if (f?.nIn !== quant.nIn || f.nHidden !== quant.nHidden || f.w1?.length !== quant.nIn * quant.nHidden) {
+  if (file.float === undefined) throw new StoqError("MODEL_REJECTED", `${path}: no float twin`);
+  const f = floatModelOf(file.float);
+  const cells = f.ngramBits === 0 ? 0 : (1 << f.ngramBits) * f.nHidden;
+  if (f.nIn !== quant.nIn || f.nHidden !== quant.nHidden || f.w1?.length !== quant.nIn * quant.nHidden || f.ngramBits !== quant.ngramBits || f.ngram.length !== cells) {
     throw new StoqError("MODEL_REJECTED", `${path}: the float twin does not match the quantized model's shape`);
   }
   return {

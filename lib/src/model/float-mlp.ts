@@ -1,5 +1,6 @@
 // The float twin of the kernel model: the trained network before weight quantization, on the same
-// quantized inputs (x / 127), so "float" vs "int8" figures differ only by the weight and hidden rounding.
+// quantized inputs (x / 127) and the same n-gram table rows, so "float" vs "int8" figures differ only by
+// the weight, table and hidden rounding.
 import { quantizeInputs, type QuantModel } from "./int8-mlp.js";
 
 export interface FloatModel {
@@ -10,6 +11,10 @@ export interface FloatModel {
   b1: number[];
   w2: number[];
   b2: number;
+  /** log2 of the n-gram table's rows; 0 = no table. */
+  ngramBits: number;
+  /** Row-major [2^ngramBits][nHidden], added into the hidden pre-activations like the int8 table. */
+  ngram: Float32Array;
 }
 
 /** Input calibration shared by both twins: in_zero and in_mul of the quantized model. */
@@ -20,13 +25,20 @@ export function floatInputs(cal: InputCalibration, f: ArrayLike<number>): Float6
   return Float64Array.from(quantizeInputs(cal, f), (v) => v / 127);
 }
 
-/** The logit of the float model for already computed inputs. */
-export function floatLogit(m: FloatModel, x: ArrayLike<number>): number {
+/** Pre-activation of hidden unit j for inputs x and the name's table rows (null: none). */
+export function floatPre(m: FloatModel, x: ArrayLike<number>, rows: ArrayLike<number> | null, j: number): number {
+  let a = m.b1[j]!;
+  const row = j * m.nIn;
+  for (let i = 0; i < m.nIn; i++) a += m.w1[row + i]! * x[i]!;
+  if (rows !== null && m.ngramBits > 0) for (let t = 0; t < rows.length; t++) a += m.ngram[rows[t]! * m.nHidden + j]!;
+  return a;
+}
+
+/** The logit of the float model for already computed inputs and table rows (ngramRows for m.ngramBits). */
+export function floatLogit(m: FloatModel, x: ArrayLike<number>, rows: ArrayLike<number> | null): number {
   let out = m.b2;
   for (let j = 0; j < m.nHidden; j++) {
-    let a = m.b1[j]!;
-    const row = j * m.nIn;
-    for (let i = 0; i < m.nIn; i++) a += m.w1[row + i]! * x[i]!;
+    const a = floatPre(m, x, rows, j);
     if (a > 0) out += m.w2[j]! * a;
   }
   return out;

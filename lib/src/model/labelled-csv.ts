@@ -2,6 +2,7 @@
 // a header row), e.g. domains/benign.csv, dga.csv, threatfox/*.csv and the netrack tunnel names.
 import { readFileSync } from "node:fs";
 import { StoqError } from "../errors.js";
+import { encodeName, MAX_LABEL, MAX_NAME_WIRE } from "./features.js";
 
 /** Splits CSV text into rows of fields; quoted fields may hold commas, quotes ("") and newlines. */
 export function parseCsv(text: string): string[][] {
@@ -56,4 +57,35 @@ export function requireColumn(records: Record<string, string>[], path: string, c
     throw new StoqError("CONFIG_INVALID", `${path} has no "${column}" column (columns: ${Object.keys(first).join(", ")})`);
   }
   return records.map((r) => r[column] ?? "");
+}
+
+/**
+ * The wire form of a name as a labelled file writes it. A label's bytes may include "." (tunnel tools
+ * send raw bytes), which the dotted text cannot tell from a label boundary: it shows as an empty label
+ * ("ab..cd"). Such a dot is read back into the label before it (the wire name the tool sent had one
+ * label there, not an empty one), so the name is scored as the kernel saw it instead of dropped. Null
+ * when even that is no valid wire name.
+ */
+export function wireOfLabelledName(name: string): Uint8Array | null {
+  const wire = encodeName(name);
+  if (wire !== null) return wire;
+  const trimmed = name.endsWith(".") ? name.slice(0, -1) : name;
+  if (!trimmed.includes("..")) return null;
+  const labels: string[] = [];
+  for (const part of trimmed.split(".")) {
+    if (part.length === 0 && labels.length > 0) labels[labels.length - 1] += ".";
+    else labels.push(part);
+  }
+  const enc = new TextEncoder();
+  const bytes = labels.map((l) => enc.encode(l));
+  const size = bytes.reduce((n, l) => n + 1 + l.length, 1);
+  if (size > MAX_NAME_WIRE || bytes.some((l) => l.length === 0 || l.length > MAX_LABEL)) return null;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  for (const l of bytes) {
+    out[pos++] = l.length;
+    out.set(l, pos);
+    pos += l.length;
+  }
+  return out;
 }

@@ -3,7 +3,8 @@
 // the float twin's logit alongside for comparison.
 import { loadModelArtifact, type LoadedModel } from "../../../lib/src/model/artifact.js";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
-import { encodeName, nameFeatures } from "../../../lib/src/model/features.js";
+import { nameFeatures } from "../../../lib/src/model/features.js";
+import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
 import { floatInputs, floatLogit, sigmoid } from "../../../lib/src/model/float-mlp.js";
 import { ngramRowsFor, score } from "../../../lib/src/model/int8-mlp.js";
 
@@ -30,18 +31,22 @@ export class QueryNameModel {
     this.bigram = bigram;
   }
 
-  /** null for a name the kernel would pass unscored (not a valid DNS name). */
+  /**
+   * null for a name the kernel would pass unscored (not a valid DNS name). A "." byte inside a label,
+   * which dotted text shows as an empty label, is read back into its label as the kernel sees it.
+   */
   score(name: string): NameScore | null {
-    const wire = encodeName(name);
+    const wire = wireOfLabelledName(name);
     const features = wire === null ? null : nameFeatures(wire, this.bigram);
     if (wire === null || features === null) return null;
     const m = this.model;
-    const int8 = score(m.quant, features, ngramRowsFor(m.quant, wire));
+    const rows = ngramRowsFor(m.quant, wire);
+    const int8 = score(m.quant, features, rows);
     return {
       name,
       features,
       int8,
-      floatLogit: floatLogit(m.float, floatInputs(m.calibration, features)),
+      floatLogit: floatLogit(m.float, floatInputs(m.calibration, features), rows),
       probability: sigmoid(int8 * m.outputScale),
       threat: int8 >= m.quant.threshold,
     };

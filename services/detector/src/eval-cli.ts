@@ -16,7 +16,8 @@ Scores names with the shipped per-query model (models/dns-query.json); one line 
   --benign FILE --dga FILE   DGA task: CSVs with a domain column (family optional) -> AUC, TPR at FPR
                              1e-2 and 1e-3, per-family recall at the deployed threshold
   --tunnel FILE              tunnel task: CSV name,label (1 = tunnel), or netrack's headerless label,qname
-                             -> precision, recall, FPR at the deployed threshold
+                             -> precision, recall, FPR at the deployed threshold; with --benign also the
+                             recall with each tunnel's registered domain replaced by a benign one
   --legit FILE               false positives on the legit rows of a ThreatFox-style CSV (input,class,label)
   --model FILE               another model file
   --write-heldout DIR        write the held-out split of ../shared/data (--data DIR) as benign.csv, dga.csv,
@@ -85,7 +86,9 @@ async function main(): Promise<number> {
   }
   if (inputs.tunnel !== undefined) {
     const rows = readTunnelQueries(inputs.tunnel);
-    for (const k of kinds) out(evalTunnel(model, rows, k));
+    // With a benign list at hand, tunnels are also scored under its domains (parents the model never saw as tunnels).
+    const parents = inputs.benign === undefined ? [] : readDomains(inputs.benign).map((d) => d.name);
+    for (const k of kinds) out(evalTunnel(model, rows, k, parents));
   }
   if (inputs.legit !== undefined) {
     const legit = readLegit(inputs.legit);

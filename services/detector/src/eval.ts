@@ -2,9 +2,10 @@
 // FPR, per-family recall) and DNS tunnels (precision, recall, FPR at the deployed threshold), each for
 // the int8 model exactly as the kernel scores it and for its float twin.
 import { readFileSync } from "node:fs";
-import { parseCsv, readCsvRecords, requireColumn } from "../../../lib/src/model/labelled-csv.js";
+import { parseCsv, readCsvRecords, requireColumn, wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
 import { confusionAt, falsePositiveRate, precision, recall, rocAuc, tprAtFpr } from "../../../lib/src/model/metrics.js";
 import { StoqError } from "../../../lib/src/errors.js";
+import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import type { QueryNameModel } from "./dga.js";
 
 export type ModelKind = "int8" | "float";
@@ -37,6 +38,12 @@ export interface TunnelResult {
   fpr: number;
   auc: number;
   "tpr_at_fpr_1e-3": number;
+  /**
+   * Recall at the deployed threshold with every tunnel name's registered domain replaced by one of
+   * `parents` (e.g. held-out benign domains): a model that learned the tunnels' parent domains loses
+   * recall here. Absent without parents.
+   */
+  recall_parent_replaced?: number;
 }
 
 export interface FalsePositiveResult {
@@ -97,12 +104,34 @@ export function evalDga(model: QueryNameModel, benign: readonly string[], dga: r
   };
 }
 
-export function evalTunnel(model: QueryNameModel, rows: readonly LabelledQuery[], kind: ModelKind): TunnelResult {
+/** The name under another registered domain: the labels left of its own registered domain, then `parent`. */
+export function reparented(name: string, parent: string): string {
+  const n = name.replace(/\.$/, "");
+  const d = registeredDomain(n.toLowerCase());
+  const left = n.length > d.length && n.toLowerCase().endsWith("." + d) ? n.slice(0, n.length - d.length - 1) : n;
+  return `${left}.${parent.replace(/\.$/, "")}`;
+}
+
+export function evalTunnel(model: QueryNameModel, rows: readonly LabelledQuery[], kind: ModelKind, parents: readonly string[] = []): TunnelResult {
   const s = scorer(model, kind);
   const pos: number[] = [];
   const neg: number[] = [];
   for (const r of rows) (r.label === 1 ? pos : neg).push(s.of(r.name));
   const c = confusionAt(pos, neg, s.threshold);
+  let replaced: number | undefined;
+  if (parents.length > 0) {
+    const tunnels = rows.filter((r) => r.label === 1);
+    // A parent longer than the one it replaces may push a long name past 255 bytes: take the next that fits.
+    const fitting = (name: string, i: number): string => {
+      for (let k = 0; k < 32; k++) {
+        const n = reparented(name, parents[(i + k) % parents.length]!);
+        if (wireOfLabelledName(n) !== null) return n;
+      }
+      return name;
+    };
+    const hits = tunnels.filter((r, i) => s.of(fitting(r.name, i)) >= s.threshold).length;
+    replaced = tunnels.length === 0 ? NaN : hits / tunnels.length;
+  }
   return {
     task: "tunnel",
     model: kind,
@@ -113,6 +142,7 @@ export function evalTunnel(model: QueryNameModel, rows: readonly LabelledQuery[]
     fpr: falsePositiveRate(c),
     auc: rocAuc(pos, neg),
     "tpr_at_fpr_1e-3": tprAtFpr(pos, neg, 1e-3).tpr,
+    ...(replaced === undefined ? {} : { recall_parent_replaced: replaced }),
   };
 }
 

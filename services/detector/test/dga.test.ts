@@ -26,5 +26,10 @@ test("scores: the kernel verdict is int8 >= threshold; popular names pass, rando
     const s = model.score(n);
     assert.ok(s?.threat, `${n}: ${s?.int8}`);
   }
-  assert.equal(model.score("a..b"), null);
+  // Not valid DNS names: the kernel passes them unscored.
+  assert.equal(model.score(".a.com"), null);
+  assert.equal(model.score(`${"x".repeat(64)}.com`), null);
+  // A "." byte inside a label (shown as an empty label in text) is part of the label, as on the wire.
+  assert.notEqual(model.score("q+Z8..nwaB.example.net"), null);
+
 });

@@ -6,6 +6,9 @@ import { loadConfig } from "../../../lib/src/config.js";
 import { isStoqError } from "../../../lib/src/errors.js";
 import { ensureDevSigningKey } from "./dev-signing-key.js";
 import { buildBigramArtifact } from "./feature-spec-build.js";
+import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "../../../lib/src/model/ngrams.js";
+import { DEFAULT_DATASET_OPTIONS } from "./datasets.js";
+import { DEFAULT_TRAIN_OPTIONS } from "./mlp-train.js";
 import { defaultNameModelOptions, trainNameModel } from "./name-model.js";
 
 const DATA_DIR = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
@@ -16,9 +19,10 @@ models/dns-query.json (plus the public key models/dev-signing-key.pub.pem). Noth
 model fails the quality bar (exit code 1).
   --data DIR              shared data directory (default ${DATA_DIR})
   --out FILE              model file (default models/dns-query.json)
-  --epochs N              training epochs (default 40)
+  --epochs N              training epochs (default ${DEFAULT_TRAIN_OPTIONS.epochs})
   --hidden N              hidden units, <= 64 (default model.hidden_units)
-  --per-family N          training names per DGA family (default 3000)
+  --bits N                log2 of the n-gram table's rows, 6..14, or 0 for no table (default ${DEFAULT_TRAIN_OPTIONS.ngramBits})
+  --per-family N          training names per DGA family (default ${DEFAULT_DATASET_OPTIONS.perFamily})
   --max-benign N          cap benign registered domains per split part, 0 = all (default 0)
   --seed N                seed of sampling, augmentation and initialisation (default 1)
 Config (STOQ_CONFIG_PATH or config/stoq.yaml): machine_learning.threat_detection.threat_threshold and
@@ -31,9 +35,10 @@ async function train(args: string[]): Promise<number> {
     options: {
       data: { type: "string", default: DATA_DIR },
       out: { type: "string" },
-      epochs: { type: "string", default: "40" },
+      epochs: { type: "string", default: String(DEFAULT_TRAIN_OPTIONS.epochs) },
       hidden: { type: "string" },
-      "per-family": { type: "string", default: "3000" },
+      bits: { type: "string", default: String(DEFAULT_TRAIN_OPTIONS.ngramBits) },
+      "per-family": { type: "string", default: String(DEFAULT_DATASET_OPTIONS.perFamily) },
       "max-benign": { type: "string", default: "0" },
       seed: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
@@ -52,6 +57,11 @@ async function train(args: string[]): Promise<number> {
     return n;
   };
   const seed = int("seed", values.seed, 0, 2 ** 31);
+  const ngramBits = (v: string): number => {
+    const n = int("bits", v, 0, NGRAM_MAX_BITS);
+    if (n !== 0 && n < NGRAM_MIN_BITS) throw new Error(`--bits ${v}: expected 0 or ${NGRAM_MIN_BITS}..${NGRAM_MAX_BITS}`);
+    return n;
+  };
   const run = {
     ...opts,
     out: values.out ?? opts.out,
@@ -68,6 +78,7 @@ async function train(args: string[]): Promise<number> {
       ...opts.train,
       epochs: int("epochs", values.epochs, 1, 1000),
       nHidden: values.hidden === undefined ? full.model.hidden_units : int("hidden", values.hidden, 1, 64),
+      ngramBits: ngramBits(values.bits),
       seed,
     },
     threatThreshold: config.threat_detection.threat_threshold,

@@ -5,6 +5,8 @@ import type { FeatureVector, Label } from "../../../lib/src/avro.js";
 import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
+import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
+import { ngramRows } from "../../../lib/src/model/ngrams.js";
 import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
 import { signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
 import type { FeatureRow } from "./mlp-train.js";
@@ -15,6 +17,8 @@ import { evaluateModel, qualityFailures, type QualityBar } from "./validate.js";
 export interface ContinuousOptions {
   readonly modelName: string;
   readonly nHidden: number;
+  /** log2 of the n-gram table's rows (0: none); the base rows must carry rows for the same bits. */
+  readonly ngramBits: number;
   readonly minSamples: number;
   /** Rows held; the oldest are forgotten first. */
   readonly maxRows: number;
@@ -31,6 +35,7 @@ export interface ContinuousOptions {
 
 interface Row {
   readonly features: Int32Array;
+  readonly rows: Uint16Array | null;
   readonly name: string;
   readonly domain: string;
 }
@@ -68,7 +73,9 @@ export class ContinuousTrainer {
     if (fv.feature_spec !== FEATURE_SPEC || fv.context === null || fv.values.length < NAME_FEATURE_COUNT) return;
     const name = fv.context.toLowerCase();
     this.seen++;
-    const row: Row = { features: Int32Array.from(fv.values), name, domain: registeredDomain(name) };
+    const wire = this.o.ngramBits === 0 ? null : wireOfLabelledName(name);
+    const rows = wire === null ? null : ngramRows(wire, this.o.ngramBits);
+    const row: Row = { features: Int32Array.from(fv.values), rows, name, domain: registeredDomain(name) };
     if (this.rows.length < this.o.maxRows) this.rows.push(row);
     else {
       this.rows[this.head] = row;
@@ -101,7 +108,7 @@ export class ContinuousTrainer {
       const label = this.labelOf(r);
       positives += label;
       // Split by registered domain so one domain's names never sit on both sides.
-      (splitOf(r.domain, this.o.validationSplit) === "validation" ? validation : train).push({ features: r.features, label });
+      (splitOf(r.domain, this.o.validationSplit) === "validation" ? validation : train).push({ features: r.features, rows: r.rows, label });
     }
     if (positives < this.o.minPositives && this.o.base === undefined) {
       return { kind: "skipped", reason: `${positives} labelled threats in the stream and no base data, need ${this.o.minPositives}` };
@@ -109,7 +116,7 @@ export class ContinuousTrainer {
     const version = BigInt(Math.max(nowMs, Number(this.lastVersion) + 1));
     let result = await runTraining(train, validation, {
       ...DEFAULT_RUN_OPTIONS,
-      train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
+      train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, ngramBits: this.o.ngramBits, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
       threatThreshold: this.o.threatThreshold,
       version,
       featureSpec: FEATURE_SPEC,

@@ -23,16 +23,17 @@ const roundSeconds = new Histogram({ name: "stoq_trainer_round_seconds", help: "
 // A round needs this many labelled threats at least; fewer and the validation figures mean nothing.
 const MIN_POSITIVES = 20;
 const MAX_ROWS = 200_000;
-// A continuous round must stay short on a shared node: a few hundred names per DGA family and a few
-// thousand benign domains keep every family in view at a tenth of the offline training set.
+// A continuous round must stay short on a shared node: a few hundred names per DGA family, a few
+// thousand benign domains and one parent per tunnel name keep every kind in view at a fraction of the
+// offline training set.
 const BASE_PER_FAMILY = 500;
 const BASE_MAX_BENIGN = 5000;
 
-function baseRows(dir: string | null): { train: FeatureRow[]; validation: FeatureRow[] } | undefined {
+function baseRows(dir: string | null, ngramBits: number): { train: FeatureRow[]; validation: FeatureRow[] } | undefined {
   if (dir === null || !existsSync(dir)) return undefined;
-  const names = loadTrainingNames(defaultDataPaths(dir), { ...DEFAULT_DATASET_OPTIONS, perFamily: BASE_PER_FAMILY, maxBenign: BASE_MAX_BENIGN });
+  const names = loadTrainingNames(defaultDataPaths(dir), { ...DEFAULT_DATASET_OPTIONS, perFamily: BASE_PER_FAMILY, maxBenign: BASE_MAX_BENIGN, tunnelParents: 1 });
   const bigram = loadBigramTable();
-  return { train: nameRows(names.train, bigram), validation: nameRows(names.validation, bigram) };
+  return { train: nameRows(names.train, bigram, ngramBits), validation: nameRows(names.validation, bigram, ngramBits) };
 }
 
 export async function startTrainer(ctx: ServiceContext): Promise<RunningService> {
@@ -41,6 +42,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
   const trainer = new ContinuousTrainer({
     modelName: config.model.name,
     nHidden: config.model.hidden_units,
+    ngramBits: 0,
     minSamples: learning.min_training_samples,
     maxRows: MAX_ROWS,
     validationSplit: learning.model_validation_split,
@@ -50,7 +52,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
     quality: { ...DEFAULT_QUALITY_BAR, maxFalsePositiveRate: config.machine_learning.threat_detection.false_positive_tolerance, minRecall: 0.5 },
     key: ensureDevSigningKey(config),
     minPositives: MIN_POSITIVES,
-    base: baseRows(config.model.base_data_dir),
+    base: baseRows(config.model.base_data_dir, 0),
   });
   const producer = createProducer(ctx.kafka, { logger: log });
   function follow<T>(groupId: string, topic: string, name: RecordName, handle: (value: T) => void) {

@@ -1,6 +1,8 @@
-// Turns labelled query names into the trainer's feature rows (feature_spec v1 name features), with loss
-// weights that fix the class prior the model's probabilities are calibrated to.
-import { nameFeaturesOf } from "../../../lib/src/model/features.js";
+// Turns labelled query names into the trainer's feature rows (feature_spec v1 name features and the n-gram
+// table rows), with loss weights that fix the class prior the model's probabilities are calibrated to.
+import { nameFeatures } from "../../../lib/src/model/features.js";
+import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
+import { ngramRows } from "../../../lib/src/model/ngrams.js";
 import type { Kind, LabelledName } from "./datasets.js";
 import type { FeatureRow } from "./mlp-train.js";
 
@@ -16,24 +18,25 @@ export interface NameRow extends FeatureRow {
  * families' recall but lowered validation AUC, 0.985 against 0.989). Threats are rare on a real network,
  * so a benign-heavy prior keeps the false positive rate at the deployed threat_threshold low.
  */
-export function nameRows(names: readonly LabelledName[], bigram: Int16Array, benignPrior = 0.8): NameRow[] {
-  const rows: NameRow[] = [];
+export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngramBits: number, benignPrior = 0.8): NameRow[] {
+  const out: NameRow[] = [];
   let benign = 0;
   let tunnels = 0;
   let dga = 0;
   for (const n of names) {
-    const f = nameFeaturesOf(n.name, bigram);
-    if (f === null) continue;
-    rows.push({ features: f, label: n.label, name: n.name, kind: n.kind, family: n.family });
+    const wire = wireOfLabelledName(n.name);
+    const f = wire === null ? null : nameFeatures(wire, bigram);
+    if (wire === null || f === null) continue;
+    out.push({ features: f, rows: ngramBits === 0 ? null : ngramRows(wire, ngramBits), label: n.label, name: n.name, kind: n.kind, family: n.family });
     if (n.kind === "benign") benign++;
     else if (n.kind === "tunnel") tunnels++;
     else dga++;
   }
   const threat = (Math.max(benign, 1) * (1 - benignPrior)) / benignPrior / 2;
-  for (const r of rows) {
+  for (const r of out) {
     if (r.kind === "benign") r.weight = 1;
     else if (r.kind === "tunnel") r.weight = threat / tunnels;
     else r.weight = threat / dga;
   }
-  return rows;
+  return out;
 }

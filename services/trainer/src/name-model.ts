@@ -1,7 +1,7 @@
 // The offline job behind `npm run train`: the in-kernel per-query model (models/dns-query.json) trained
 // on the shared data's benign, DGA and tunnel names, validated, signed, and written to models/ only when
 // it passes the quality bar.
-import { DEV_PUBLIC_KEY, DNS_QUERY_MODEL, writeModelArtifact } from "../../../lib/src/model/artifact.js";
+import { DEV_PUBLIC_KEY, DNS_QUERY_MODEL, floatModelFile, writeModelArtifact } from "../../../lib/src/model/artifact.js";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
 import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
@@ -52,8 +52,8 @@ export async function trainNameModel(opts: NameModelOptions, key: SigningKey): P
   const started = Date.now();
   const bigram = loadBigramTable();
   const names = loadTrainingNames(defaultDataPaths(opts.dataDir), opts.dataset);
-  const train = nameRows(names.train, bigram);
-  const validation = nameRows(names.validation, bigram);
+  const train = nameRows(names.train, bigram, opts.train.ngramBits);
+  const validation = nameRows(names.validation, bigram, opts.train.ngramBits);
   opts.log(`${train.length} training rows, ${validation.length} validation rows`);
   const version = opts.version ?? BigInt(started);
   const result = await runTraining(train, validation, {
@@ -63,6 +63,7 @@ export async function trainNameModel(opts: NameModelOptions, key: SigningKey): P
     version,
     featureSpec: FEATURE_SPEC,
     quality: opts.quality,
+    log: opts.log,
   });
   opts.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(result.validation)}`);
   if (result.failures.length > 0) return { result, message: null };
@@ -81,7 +82,7 @@ export async function trainNameModel(opts: NameModelOptions, key: SigningKey): P
   writeModelArtifact(opts.out, {
     model_name: opts.modelName,
     update_base64: message.toString("base64"),
-    float: result.float,
+    float: floatModelFile(result.float),
     metrics,
     training: {
       data: "../shared/data: domains/benign.csv, domains/dga.csv, dns-tunnel/netrack/{train,validate}.csv (held-out registered domains excluded)",

@@ -9,7 +9,7 @@ import type { FeatureRow } from "./mlp-train.js";
 export function thresholdWithinFpr(m: QuantModel, rows: readonly FeatureRow[], fpr: number): number {
   const pos: number[] = [];
   const neg: number[] = [];
-  for (const r of rows) (r.label === 1 ? pos : neg).push(score(m, r.features, null));
+  for (const r of rows) (r.label === 1 ? pos : neg).push(score(m, r.features, r.rows ?? null));
   if (neg.length === 0) return m.threshold;
   // tprAtFpr's `above` is the benign score ranked at fpr * n from the top: only scores above it may fire.
   const { above } = tprAtFpr(pos, neg, fpr);

@@ -14,6 +14,8 @@ export interface RunOptions {
   quality: QualityBar;
   /** Rows of the training set used to calibrate the hidden ranges (bounded for speed). */
   calibrationRows: number;
+  /** Progress lines (one per epoch). */
+  log?: (msg: string) => void;
 }
 
 export const DEFAULT_RUN_OPTIONS: RunOptions = {
@@ -44,7 +46,7 @@ function stride<T>(xs: readonly T[], n: number): T[] {
 }
 
 export async function runTraining(train: readonly FeatureRow[], validation: readonly FeatureRow[], opts: RunOptions = DEFAULT_RUN_OPTIONS): Promise<TrainingResult> {
-  const trained = await trainFloatModel(train, opts.train);
+  const trained = await trainFloatModel(train, opts.train, opts.log);
   const { quant, outputScale } = quantizeModel(trained.model, trained.calibration, stride(train, opts.calibrationRows), {
     threatThreshold: opts.threatThreshold,
     hiddenQuantile: 0.9999,

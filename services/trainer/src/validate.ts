@@ -52,8 +52,9 @@ export function evaluateModel(
   let agree = 0;
   const floatThreshold = quant.threshold * outputScale;
   for (const r of rows) {
-    const lf = floatLogit(float, floatInputs(calibration, r.features));
-    const lq = score(quant, r.features, null);
+    const ngram = r.rows ?? null;
+    const lf = floatLogit(float, floatInputs(calibration, r.features), ngram);
+    const lq = score(quant, r.features, ngram);
     if ((lf >= floatThreshold) === (lq >= quant.threshold)) agree++;
     (r.label === 1 ? pf : nf).push(lf);
     (r.label === 1 ? pq : nq).push(lq);

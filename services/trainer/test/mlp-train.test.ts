@@ -31,7 +31,7 @@ test("a small run learns a separable problem in seconds and the folded model rea
   const t0 = Date.now();
   const r = await trainFloatModel(rows, { ...DEFAULT_TRAIN_OPTIONS, nIn: 3, nHidden: 8, epochs: 60, batchSize: 64, learningRate: 0.01 });
   assert.ok(Date.now() - t0 < 60_000);
-  const s = rows.map((x) => floatLogit(r.model, floatInputs(r.calibration, x.features)));
+  const s = rows.map((x) => floatLogit(r.model, floatInputs(r.calibration, x.features), null));
   const auc = rocAuc(
     s.filter((_, i) => rows[i]!.label === 1),
     s.filter((_, i) => rows[i]!.label === 0),
@@ -39,4 +39,25 @@ test("a small run learns a separable problem in seconds and the folded model rea
   assert.ok(auc > 0.97, `AUC ${auc}`);
   assert.equal(r.model.w1.length, 3 * 8);
   assert.ok(Number.isFinite(r.finalLoss));
+});
+
+test("the n-gram table learns what the dense inputs cannot see, and untouched rows stay zero", async () => {
+  const rnd = seededRandom(4);
+  const bits = 6;
+  // The label is carried by table row 5 alone; the dense input is noise.
+  const rows: FeatureRow[] = Array.from({ length: 2000 }, () => {
+    const label = rnd() < 0.5 ? 1 : 0;
+    const r = Array.from({ length: 3 + Math.floor(rnd() * 5) }, () => 10 + Math.floor(rnd() * 40));
+    if (label === 1) r.push(5);
+    return { features: [Math.floor(rnd() * 100)], rows: Uint16Array.from(r), label };
+  });
+  const t = await trainFloatModel(rows, { ...DEFAULT_TRAIN_OPTIONS, nIn: 1, nHidden: 4, ngramBits: bits, epochs: 5 });
+  const s = rows.map((x) => floatLogit(t.model, floatInputs(t.calibration, x.features), x.rows ?? null));
+  const auc = rocAuc(
+    s.filter((_, i) => rows[i]!.label === 1),
+    s.filter((_, i) => rows[i]!.label === 0),
+  );
+  assert.ok(auc > 0.99, `AUC ${auc}`);
+  assert.equal(t.model.ngram.length, (1 << bits) * 4);
+  for (const unused of [0, 1, 63]) for (let j = 0; j < 4; j++) assert.equal(t.model.ngram[unused * 4 + j], 0);
 });

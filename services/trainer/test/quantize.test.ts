@@ -17,6 +17,8 @@ const float: FloatModel = {
   b1: Array.from({ length: nHidden }, () => 0.3 * gauss()),
   w2: Array.from({ length: nHidden }, () => gauss()),
   b2: -0.5,
+  ngramBits: 0,
+  ngram: new Float32Array(0),
 };
 // Features in 0..1000; calibration maps 500 +- 500 onto -127..127.
 const cal: InputCalibration = { nIn, inZero: new Int32Array(nIn).fill(500), inMul: new Int32Array(nIn).fill(Math.round((127 * 65536) / 500)) };
@@ -30,7 +32,7 @@ function errors(hiddenQuantile: number): { mean: number; max: number; range: num
   let lo = Infinity;
   let hi = -Infinity;
   for (const r of rows) {
-    const lf = floatLogit(float, floatInputs(cal, r.features));
+    const lf = floatLogit(float, floatInputs(cal, r.features), null);
     const e = Math.abs(lf - score(quant, r.features, null) * outputScale);
     sum += e;
     max = Math.max(max, e);
@@ -62,4 +64,29 @@ test("equalization keeps the function: a unit with tiny activations still reache
   let same = 0;
   for (const r of rows.slice(0, 500)) if (Math.abs(score(a.quant, r.features, null) * a.outputScale - score(b.quant, r.features, null) * b.outputScale) < 0.05) same++;
   assert.ok(same >= 490, `${same} of 500 agree`);
+});
+
+test("the n-gram table: its sums land on the accumulator's scale through ngram_shift, int8 tracks float", () => {
+  const bits = 8;
+  // Table entries larger than the w1 weights (as trained tables are): the shift must be > 0.
+  const withTable: FloatModel = { ...float, ngramBits: bits, ngram: Float32Array.from({ length: (1 << bits) * nHidden }, () => 0.3 * gauss()) };
+  const tableRows: FeatureRow[] = rows.map((r) => ({ ...r, rows: Uint16Array.from({ length: 1 + Math.floor(rnd() * 40) }, () => Math.floor(rnd() * (1 << bits))) }));
+  const { quant, outputScale } = quantizeModel(withTable, cal, tableRows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
+  assert.equal(quant.ngramBits, bits);
+  assert.equal(quant.ngram.length, (1 << bits) * nHidden);
+  assert.ok(quant.ngramShift > 0 && quant.ngramShift <= 16, `shift ${quant.ngramShift}`);
+  assert.ok(quant.ngram.some((v) => Math.abs(v) >= 64), "the table uses the int8 range");
+  let sum = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of tableRows) {
+    const lf = floatLogit(withTable, floatInputs(cal, r.features), r.rows ?? null);
+    sum += Math.abs(lf - score(quant, r.features, r.rows ?? null) * outputScale);
+    lo = Math.min(lo, lf);
+    hi = Math.max(hi, lf);
+  }
+  assert.ok(sum / tableRows.length < 0.01 * (hi - lo), `mean error ${sum / tableRows.length} of range ${hi - lo}`);
+  // Without its rows the same name scores differently: the table is used, not ignored.
+  const r0 = tableRows[0]!;
+  assert.notEqual(score(quant, r0.features, r0.rows ?? null), score(quant, r0.features, null));
 });
