@@ -8,6 +8,8 @@
 //   dns_query               a 29-byte name, enforce mode, the shipped 16-input 32-hidden model
 //                           (models/dns-query.json), from a source with state
 //   dns_query_long          a 200-byte tunnel-style name, same model
+//   dns_query_ngram         dns_query's name with the shipped model plus a 4096-row n-gram table (27
+//                           trigrams, 4 words of 8 hidden units per row); dns_query_long_ngram likewise
 //   dns_response            an answer to a known client (state update, the message copied to user space)
 //   tcp_data                a data segment of an established flow
 //   new_flow_random_source  a TCP SYN from a new source every run: a wrapper (bpf/bench_rotate.bpf.c) bumps
@@ -29,7 +31,7 @@ import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { loadBigramTable, bigramBytes } from "../lib/src/model/bigram.js";
 import { loadModelArtifact } from "../lib/src/model/artifact.js";
-import { MODE, encodeControl, encodeModel } from "../lib/src/model/layout.js";
+import { MODE, encodeControl, encodeModel, encodeNgramRows, ngramKeys } from "../lib/src/model/layout.js";
 import { BpfObject, drainRingBufferInC, type BpfProgram } from "../services/collector/src/bpf.js";
 import { HOOK, sumStats } from "../services/collector/src/kernel-layout.js";
 import { BPF_DIR, EMPTY_OBJECT, STOQ_OBJECT, buildKernelObjects } from "../test/kernel/kernel.js";
@@ -151,6 +153,23 @@ await testRunCase("dns_query", query("login.secure-mail-example.com"), [query("w
 const tunnelLabel = (i: number): string => `${"aGVsbG8gd29ybGQgdGhpcyBpcyBhIHR1bm5lbA0".repeat(2).slice(0, 48)}${i}`.slice(0, 48);
 const longName = [tunnelLabel(1), tunnelLabel(2), tunnelLabel(3), "abcdefgh", "t.tuns.org"].join(".").slice(0, 200);
 await testRunCase("dns_query_long", query(longName));
+
+{
+  // The shipped model with a table, written by the collector's protocol; the shipped one back after.
+  let s = 12345;
+  const ngram = Int8Array.from({ length: 4096 * model.nHidden }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24) - 128);
+  const withTable = { ...model, version: model.version + 1n, ngramBits: 12, ngramShift: 4, ngram };
+  const install = (m: typeof model): void => {
+    const rows = encodeNgramRows(m);
+    stoq.map("stoq_models").update(u32(0), encodeModel({ ...m, version: 0n }));
+    if (rows.length > 0) stoq.map("stoq_ngrams").updateBatch(ngramKeys(0, rows.length), rows);
+    stoq.map("stoq_models").update(u32(0), encodeModel(m));
+  };
+  install(withTable);
+  await testRunCase("dns_query_ngram", query("login.secure-mail-example.com"));
+  await testRunCase("dns_query_long_ngram", query(longName));
+  install({ ...model, version: model.version + 2n });
+}
 
 await testRunCase(
   "dns_response",

@@ -93,26 +93,39 @@ static __always_inline __u32 label_is_idn(const struct dns_qbuf *q, __u32 i, __u
 		(r).cons_run = max_s32((r).cons_run, (run));			\
 	} while (0)
 
+/* One symbol of the region's sequence B s(label) B s(label) ... B (B = STOQ_SYM_BOUNDARY) rolled into the
+ * last three, and the trigram they make stored at key slot `at`. The SUB loop stores unconditionally (a
+ * store under "three symbols seen yet" there took the verifier past its budget): its first two symbols
+ * store into slots 254 and 255, which are never read (n <= 252). */
+#define NGRAM_PUSH(nk, tri, sym, region, at)					\
+	do {									\
+		(tri) = (((tri) << 6) | (sym)) & 0x3ffff;			\
+		(nk)->key[(at) & 0xff] = (tri) | (region);			\
+	} while (0)
+
 _Static_assert(STOQ_SYM_DIGIT == 1 << 8 && STOQ_SYM_OTHER == 1 << 9 && STOQ_SYM_VOWEL == 1 << 10 &&
 		       STOQ_SYM_CONSONANT == 1 << 11,
 	       "REGION_CHAR shifts match the class bits");
 
-/* Name features (indices 0..15) of the name walked into n (stoq_dns_question), and n->hash, the
- * distinct-names hash: FNV-1a over the lower-cased wire bytes. Global: verified once for any layout.
- * Returns 0. */
+/* Name features (indices 0..15) of the name walked into n (stoq_dns_question); n->hash, the
+ * distinct-names hash: FNV-1a over the lower-cased wire bytes; and the name's trigram keys in nk (the
+ * rows of lib/src/model/ngrams.ts ngramRows before hashing: SUB and SLD sequences, TLD never read).
+ * Global: verified once for any layout. Returns 0. */
 __noinline int stoq_name_features(const struct dns_qbuf *q, struct dns_name *n,
-				  const struct stoq_bigram *bg, struct stoq_features *ft)
+				  const struct stoq_bigram *bg, struct stoq_features *ft,
+				  struct stoq_name_work *nk)
 {
-	__u8 hist[64];
+	__u8 *hist;
 	struct region_stats sub = {}, sld = {};
-	__u32 h = FNV32_OFFSET, next = 0, prev_row = 0;
+	__u32 h = FNV32_OFFSET, next = 0, prev_row = 0, tri = 0, sym;
 	__s32 run = 0;
-	__u32 sld_off, tld_off, wire_len, sub_len, sld_len, sub_labels;
+	__u32 sld_off, tld_off, wire_len, sub_len, sld_len, sub_labels, n_sub;
 
-	if (!q || !n || !bg || !ft)
+	if (!q || !n || !bg || !ft || !nk)
 		return 0;
+	hist = nk->hist;
 	sld_off = RELOAD(n->sld_off);
-	__builtin_memset(hist, 0, sizeof(hist));
+	__builtin_memset(hist, 0, sizeof(nk->hist));
 	/* SUB: every label left of the SLD, bytes [0, sld_off). */
 	for (__u32 i = 0; i < STOQ_QNAME_MAX; i++) {
 		__u32 b, info;
@@ -129,17 +142,25 @@ __noinline int stoq_name_features(const struct dns_qbuf *q, struct dns_name *n,
 			prev_row = STOQ_SYM_BOUNDARY * STOQ_BIGRAM_SYMBOLS;
 			run = 0;
 			next = (i + 1 + b) & DNS_OFF_MASK;
-			continue;
+			sym = STOQ_SYM_BOUNDARY;
+		} else {
+			REGION_CHAR(info, prev_row, run, sub, hist);
+			sym = info & STOQ_SYM_MASK;
 		}
-		REGION_CHAR(info, prev_row, run, sub, hist);
+		/* Byte i's symbol ends the SUB trigram number i - 2. */
+		NGRAM_PUSH(nk, tri, sym, STOQ_NGRAM_REGION_SUB, i - 2);
 	}
-	if (sld_off)
+	/* The SLD's length byte is the boundary closing SUB: sld_off - 1 trigrams in all. */
+	if (sld_off) {
 		sub.bigram_sum += bigram_at(bg, prev_row + STOQ_SYM_BOUNDARY);
+		NGRAM_PUSH(nk, tri, STOQ_SYM_BOUNDARY, STOQ_NGRAM_REGION_SUB, sld_off - 2);
+	}
 
 	/* SLD: one label, its length byte at sld_off. */
 	sld_off = RELOAD(n->sld_off);
+	n_sub = sld_off ? sld_off - 1 : 0;
 	tld_off = RELOAD(n->tld_off);
-	__builtin_memset(hist, 0, sizeof(hist));
+	__builtin_memset(hist, 0, sizeof(nk->hist));
 	prev_row = STOQ_SYM_BOUNDARY * STOQ_BIGRAM_SYMBOLS;
 	run = 0;
 	for (__u32 k = 0; k <= STOQ_LABEL_MAX; k++) {
@@ -153,15 +174,28 @@ __noinline int stoq_name_features(const struct dns_qbuf *q, struct dns_name *n,
 		h = (h ^ (info >> STOQ_SYM_LOWER_SHIFT)) * FNV32_PRIME;
 		if (k == 0) {
 			sld.idn = label_is_idn(q, i, b);
-			continue;
+			sym = STOQ_SYM_BOUNDARY;
+		} else {
+			REGION_CHAR(info, prev_row, run, sld, hist);
+			sym = info & STOQ_SYM_MASK;
 		}
-		REGION_CHAR(info, prev_row, run, sld, hist);
+		/* SLD trigrams follow SUB's: byte sld_off + k ends number n_sub + k - 2. */
+		if (k >= 2)
+			NGRAM_PUSH(nk, tri, sym, 0, n_sub + k - 2);
+		else
+			tri = (tri << 6) | sym;
 	}
+	tld_off = RELOAD(n->tld_off);
+	sld_off = RELOAD(n->sld_off);
+	nk->n = n_sub;
 	if (tld_off != sld_off) {
 		__s32 e = bigram_at(bg, prev_row + STOQ_SYM_BOUNDARY);
 
 		sld.bigram_sum += e;
 		sld.bigram_min = min_s32(sld.bigram_min, e);
+		/* The TLD's length byte closes the SLD: tld_off - sld_off - 1 trigrams. */
+		NGRAM_PUSH(nk, tri, STOQ_SYM_BOUNDARY, 0, n_sub + tld_off - sld_off - 2);
+		nk->n = (n_sub + tld_off - sld_off - 1) & 0xff;
 	}
 
 	/* TLD and the root label: only hashed. */

@@ -94,6 +94,25 @@ struct {
 	__type(value, struct stoq_model);
 } stoq_models SEC(".maps");
 
+/* The models' n-gram tables (stoq_model.h): 2^14 rows of 64 bytes per slot, 3 MiB in all, apart from
+ * stoq_models because a table is up to 1 MiB and is read in place, row by row, never copied. Written by
+ * the collector between a slot's version-0 write and its real-version write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STOQ_MODEL_SLOTS * STOQ_NGRAM_SLOT_ROWS);
+	__type(key, __u32);
+	__type(value, struct stoq_ngram_row);
+} stoq_ngrams SEC(".maps");
+
+/* The name walk's work area (stoq_model.h): the trigram keys of the name being scored and the walk's
+ * histogram, per CPU, 1.1 KiB the stack cannot spare. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stoq_name_work);
+} stoq_name_work SEC(".maps");
+
 /* Which slot is active and the enforcement mode: one entry, flipped by the collector. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -39,14 +39,21 @@ struct stoq_packed_model {
 	__u64 h_shift;
 	__s64 b2;
 	__s64 threshold;
+	__u32 ngram_words;	/* ceil(n_hidden / 8) 8-unit words per table row; 0 = no n-gram table */
+	__u32 ngram_row_shift;	/* 32 - ngram_bits: a trigram's row is its hash >> this */
+	__u64 ngram_shift;
 	__s64 in_zero[STOQ_MAX_IN];
 	__s64 in_mul[STOQ_MAX_IN];	/* 0 beyond n_in, so padded inputs quantize to 0 */
 	__s64 b1[STOQ_UNITS];		/* 0 beyond n_hidden */
 	__s64 w2[STOQ_UNITS];		/* 0 beyond n_hidden, so padded units add nothing */
 	__u64 w1[STOQ_GROUPS][STOQ_MAX_IN];
-	/* Work area for one packet's quantized inputs: 256 bytes the 512-byte stack cannot spare. The
-	 * entry is per CPU and per hook, and a program runs to completion on its CPU. */
+	/* Work areas for one packet, kept here because the 512-byte stack cannot spare them; the entry is
+	 * per CPU and per hook, and a program runs to completion on its CPU. x: the quantized inputs.
+	 * bias: b1 plus the packet's shifted n-gram sums (ngram.h), the hidden layer's starting value; b1
+	 * itself for a model without a table (set once, when the copy is derived). */
 	__u64 x[STOQ_MAX_IN];
+	__s64 bias[STOQ_UNITS];
+	__u64 ngram_acc[2 * STOQ_MAX_HIDDEN / 8];	/* ngram.h's lane accumulators */
 };
 
 /* Why a model cannot score, as the STOQ_STAT_UNSCORED_ code to count; 0 when it can. */
@@ -58,6 +65,10 @@ static __always_inline int stoq_model_check(const struct stoq_model *m, __u64 ve
 		return STOQ_STAT_UNSCORED_FEATURE_SPEC;
 	if (m->n_in == 0 || m->n_in > STOQ_MAX_IN || m->n_hidden == 0 ||
 	    m->n_hidden > STOQ_MAX_HIDDEN || m->h_shift == 0 || m->h_shift > 31)
+		return STOQ_STAT_UNSCORED_MODEL_SHAPE;
+	if (m->ngram_bits == 0 ? m->ngram_shift != 0
+			       : m->ngram_bits < STOQ_NGRAM_MIN_BITS || m->ngram_bits > STOQ_NGRAM_MAX_BITS ||
+				 m->ngram_shift > STOQ_NGRAM_SHIFT_MAX)
 		return STOQ_STAT_UNSCORED_MODEL_SHAPE;
 	return 0;
 }
@@ -97,6 +108,9 @@ __noinline int stoq_model_pack(const struct stoq_model *m, struct stoq_packed_mo
 	pm->h_round = 1LL << ((m->h_shift - 1) & 31);
 	pm->b2 = m->b2;
 	pm->threshold = m->threshold;
+	pm->ngram_words = m->ngram_bits ? (n_hidden + 7) / 8 : 0;
+	pm->ngram_row_shift = 32 - m->ngram_bits;
+	pm->ngram_shift = m->ngram_shift;
 	for (__u32 i = 0; i < STOQ_MAX_IN; i++) {
 		__u64 keep = mask_lt(i, n_in);
 
@@ -108,6 +122,7 @@ __noinline int stoq_model_pack(const struct stoq_model *m, struct stoq_packed_mo
 		__u64 keep = mask_lt(j, n_hidden);
 
 		pm->b1[j] = (__s64)m->b1[jj] & keep;
+		pm->bias[j] = pm->b1[j];
 		pm->w2[j] = (__s64)m->w2[jj] & keep;
 	}
 	for (__u32 g = 0; g < STOQ_GROUPS; g++) {
@@ -150,7 +165,8 @@ static __always_inline __s64 clamp_s64(__s64 v, __s64 lo, __s64 hi)
 	return hi + (d & (d >> 63));
 }
 
-/* The hidden and output layers for inputs already quantized into x (N of them, unrolled). */
+/* The hidden and output layers for inputs already quantized into x (N of them, unrolled), from the
+ * packet's starting values in bias. */
 #define STOQ_MLP_LAYERS(N)							\
 	for (__u32 g = 0; g < STOQ_GROUPS; g++) {				\
 		__u64 acc = 0, t;						\
@@ -165,11 +181,11 @@ static __always_inline __s64 clamp_s64(__s64 v, __s64 lo, __s64 hi)
 		t = (__u64)((__s64)(acc - (__u64)a0) >> STOQ_LANE_BITS);	\
 		a1 = sext_lane(t);						\
 		a2 = (__s64)(t - (__u64)a1) >> STOQ_LANE_BITS;			\
-		h = clamp_s64(((pm->b1[j] + a0) * h_mul + h_round) >> h_shift, 0, 127); \
+		h = clamp_s64(((pm->bias[j] + a0) * h_mul + h_round) >> h_shift, 0, 127); \
 		out += pm->w2[j] * h;						\
-		h = clamp_s64(((pm->b1[j + 1] + a1) * h_mul + h_round) >> h_shift, 0, 127); \
+		h = clamp_s64(((pm->bias[j + 1] + a1) * h_mul + h_round) >> h_shift, 0, 127); \
 		out += pm->w2[j + 1] * h;					\
-		h = clamp_s64(((pm->b1[j + 2] + a2) * h_mul + h_round) >> h_shift, 0, 127); \
+		h = clamp_s64(((pm->bias[j + 2] + a2) * h_mul + h_round) >> h_shift, 0, 127); \
 		out += pm->w2[j + 2] * h;					\
 	}
 

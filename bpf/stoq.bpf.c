@@ -14,6 +14,7 @@
 #include "flow.h"
 #include "maps.h"
 #include "mlp.h"
+#include "ngram.h"
 #include "parsing.h"
 #include "source.h"
 #include "stoq_model.h"
@@ -60,39 +61,35 @@ struct score {
 	__s32 threshold;
 };
 
-/* Scores ft with model slot `slot` through this CPU's packed copy; returns 0 or the
- * STOQ_STAT_UNSCORED_ reason. */
+/* Scores ft and the name's trigrams nk with model slot `slot` through this CPU's packed copy; returns
+ * 0 or the STOQ_STAT_UNSCORED_ reason. */
 static __always_inline int score_slot(__u32 slot, int hook, const struct stoq_features *ft,
-				      struct stoq_stats *st, struct score *sc)
+				      const struct stoq_name_work *nk, struct stoq_stats *st,
+				      struct score *sc)
 {
 	__u32 key = slot + hook * STOQ_MODEL_SLOTS;
 	struct stoq_packed_model *pm;
 	struct stoq_model *m;
-	__u64 version;
+	int prepared = 0, err;
 
 	m = bpf_map_lookup_elem(&stoq_models, &slot);
 	pm = bpf_map_lookup_elem(&stoq_packed, &key);
 	if (!m || !pm)
 		return STOQ_STAT_UNSCORED_NO_MODEL;
-	version = *(volatile __u64 *)&m->version;
-	if (version == 0)
-		return STOQ_STAT_UNSCORED_NO_MODEL;
-	if (pm->version != version) {
-		int err = stoq_model_pack(m, pm);
-
+	err = stoq_score_model(m, pm, slot, ft, nk, &sc->out, &prepared);
+	if (prepared)
 		st->count[STOQ_STAT_MODEL_PREPARED]++;
-		if (err)
-			return err;
-	}
-	sc->out = stoq_mlp(pm, ft);
+	if (err)
+		return err;
 	sc->threshold = pm->threshold;
 	sc->version = pm->version;
 	return 0;
 }
 
-/* Scores the query in ev with the active model (and the shadow model when asked) and returns the
- * verdict; any missing piece passes the packet and names why in ev->unscored. */
-static __always_inline int decide(struct stoq_dns_event *ev, int hook, struct stoq_stats *st)
+/* Scores the query in ev (its name's trigrams in nk) with the active model (and the shadow model when
+ * asked) and returns the verdict; any missing piece passes the packet and names why in ev->unscored. */
+static __always_inline int decide(struct stoq_dns_event *ev, const struct stoq_name_work *nk, int hook,
+				  struct stoq_stats *st)
 {
 	struct stoq_control *ctl;
 	struct score sc = {}, sh = {};
@@ -111,7 +108,7 @@ static __always_inline int decide(struct stoq_dns_event *ev, int hook, struct st
 		ev->unscored = STOQ_STAT_UNSCORED_NO_MODEL;
 		return STOQ_VERDICT_PASS;
 	}
-	err = score_slot(active, hook, &ev->features, st, &sc);
+	err = score_slot(active, hook, &ev->features, nk, st, &sc);
 	if (err) {
 		ev->unscored = err;
 		return STOQ_VERDICT_PASS;
@@ -125,7 +122,7 @@ static __always_inline int decide(struct stoq_dns_event *ev, int hook, struct st
 		st->count[STOQ_STAT_THREAT]++;
 	}
 	if ((mode == STOQ_MODE_SHADOW || ctl->shadow) &&
-	    !score_slot(STOQ_MODEL_SLOT_SHADOW, hook, &ev->features, st, &sh)) {
+	    !score_slot(STOQ_MODEL_SLOT_SHADOW, hook, &ev->features, nk, st, &sh)) {
 		ev->flags |= STOQ_DNS_F_SHADOW;
 		ev->shadow_version = sh.version;
 		ev->shadow_score = sh.out;
@@ -160,6 +157,7 @@ static __always_inline int handle_dns(void *ctx, int hook, __u32 ifindex, void *
 				      struct stoq_stats *st)
 {
 	struct stoq_dns_event *ev;
+	struct stoq_name_work *nk;
 	struct stoq_bigram *bg;
 	struct dns_name n = {};
 	struct dns_hdr *dh;
@@ -219,20 +217,21 @@ static __always_inline int handle_dns(void *ctx, int hook, __u32 ifindex, void *
 		stoq_source_response(ev, now);
 	} else {
 		bg = bpf_map_lookup_elem(&stoq_bigrams, &zero);
+		nk = bpf_map_lookup_elem(&stoq_name_work, &zero);
 		if (rc) {
 			ev->unscored = rc == STOQ_STAT_UNSCORED_OPCODE ? rc : STOQ_STAT_UNSCORED_NAME;
 		} else if (n.labels == 0) {
 			ev->unscored = STOQ_STAT_UNSCORED_NAME;
 		} else if (DNS_OPCODE(hflags) != 0) {
 			ev->unscored = STOQ_STAT_UNSCORED_OPCODE;
-		} else if (!bg || bg->q8[0] >= 0) {
+		} else if (!bg || bg->q8[0] >= 0 || !nk) {
 			ev->unscored = STOQ_STAT_UNSCORED_NO_TABLES;
 		} else {
 			stoq_name_features((struct dns_qbuf *)(ev->msg + sizeof(struct dns_hdr)), &n, bg,
-					   &ev->features);
+					   &ev->features, nk);
 			packet_features(ev, msg_len);
 			stoq_source_query(ev, &n, now);
-			verdict = decide(ev, hook, st);
+			verdict = decide(ev, nk, hook, st);
 		}
 		if (ev->unscored)
 			count(st, ev->unscored);

@@ -54,10 +54,11 @@ enum stoq_stat {
 	STOQ_STAT_UNSCORED_NO_CONTROL,	/* control map value missing */
 	STOQ_STAT_UNSCORED_NO_MODEL,	/* active slot empty (version 0) or missing */
 	STOQ_STAT_UNSCORED_FEATURE_SPEC, /* model built for another feature_spec */
-	STOQ_STAT_UNSCORED_MODEL_SHAPE,	/* n_in, n_hidden or h_shift out of range */
+	STOQ_STAT_UNSCORED_MODEL_SHAPE,	/* n_in, n_hidden, h_shift, ngram_bits or ngram_shift out of range */
 	STOQ_STAT_UNSCORED_NO_TABLES,	/* the bigram table has not been loaded */
 	STOQ_STAT_UNSCORED_NAME,	/* the name could not be walked (see ERR_DNS_*) or is the root */
 	STOQ_STAT_UNSCORED_OPCODE,	/* not a standard query (opcode != 0) or no question */
+	STOQ_STAT_UNSCORED_MODEL_CHANGED, /* the slot was rewritten while its n-gram rows were summed */
 	/* parse errors: the packet is passed and, past the error, not looked at */
 	STOQ_STAT_ERR_ETH_SHORT,
 	STOQ_STAT_ERR_VLAN_SHORT,

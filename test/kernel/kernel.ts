@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { loadBigramTable, bigramBytes } from "../../lib/src/model/bigram.js";
 import type { QuantModel } from "../../lib/src/model/int8-mlp.js";
-import { encodeControl, encodeModel, type Control } from "../../lib/src/model/layout.js";
+import { encodeControl, encodeModel, encodeNgramRows, ngramKeys, type Control } from "../../lib/src/model/layout.js";
 import { BpfObject, RingBufferConsumer, type BpfProgram, type TestRunResult } from "../../services/collector/src/bpf.js";
 import {
   HOOK,
@@ -144,7 +144,11 @@ export class StoqKernel {
     return this.takeEvents(Number(submitted) - this.#taken);
   }
 
+  /** Writes a model and its n-gram rows into a slot by the collector's protocol (version 0, rows, version). */
   setModel(slot: number, m: QuantModel): void {
+    const rows = encodeNgramRows(m);
+    this.obj.map("stoq_models").update(u32(slot), encodeModel({ ...m, version: 0n }));
+    if (rows.length > 0) this.obj.map("stoq_ngrams").updateBatch(ngramKeys(slot, rows.length), rows);
     this.obj.map("stoq_models").update(u32(slot), encodeModel(m));
   }
 

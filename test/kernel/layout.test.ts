@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { FEATURE, FEATURE_SPEC as TS_FEATURE_SPEC } from "../../lib/src/model/features.js";
-import { CONTROL_LAYOUT, MODEL_LAYOUT } from "../../lib/src/model/layout.js";
+import { NGRAM_MAX_SHIFT } from "../../lib/src/model/int8-mlp.js";
+import { CONTROL_LAYOUT, MODEL_LAYOUT, MODEL_SLOTS, NGRAM_ROW_LAYOUT, NGRAM_SLOT_ROWS } from "../../lib/src/model/layout.js";
+import { NGRAM_HASH_MUL, NGRAM_MAX_BITS, NGRAM_MAX_PER_NAME, NGRAM_MIN_BITS, NGRAM_REGION_SUB } from "../../lib/src/model/ngrams.js";
 import { BpfObject } from "../../services/collector/src/bpf.js";
 import {
   DNS_CAPTURE_MAX,
@@ -22,7 +24,7 @@ import {
   TLS_FLAG,
   type StructLayout,
 } from "../../services/collector/src/kernel-layout.js";
-import { BPF_DIR, STOQ_OBJECT, buildKernelObjects } from "./kernel.js";
+import { BPF_DIR, STOQ_OBJECT, StoqKernel, buildKernelObjects } from "./kernel.js";
 
 let obj: BpfObject;
 const header = readFileSync(`${BPF_DIR}stoq_shared.h`, "utf8");
@@ -55,9 +57,37 @@ test("every struct of stoq_shared.h has the layout kernel-layout.ts mirrors", ()
   for (const [name, layout] of Object.entries(KERNEL_LAYOUTS)) assertLayout(name, layout);
 });
 
-test("struct stoq_model and struct stoq_control have the layout lib/src/model/layout.ts mirrors", () => {
+test("struct stoq_model, stoq_control and stoq_ngram_row have the layout lib/src/model/layout.ts mirrors", () => {
   assertLayout("stoq_model", MODEL_LAYOUT);
   assertLayout("stoq_control", CONTROL_LAYOUT);
+  assertLayout("stoq_ngram_row", NGRAM_ROW_LAYOUT);
+});
+
+test("the n-gram constants of stoq_model.h equal lib/src/model/ngrams.ts and int8-mlp.ts; the maps are sized by them", async () => {
+  const model = readFileSync(`${BPF_DIR}stoq_model.h`, "utf8");
+  // Values are numbers (hex allowed, u suffix) or (1 << X) with X a number or another define.
+  const def = (name: string): number => {
+    const v = new RegExp(`#define ${name}\\s+(\\S+(?: << \\S+)?)`).exec(model)?.[1];
+    assert.ok(v, `#define ${name} not found`);
+    const shift = /^\(1 << (\w+)\)$/.exec(v);
+    if (shift) return 2 ** (/^\d+$/.test(shift[1]!) ? Number(shift[1]) : def(shift[1]!));
+    return Number(v.replace(/u$/, ""));
+  };
+  assert.equal(def("STOQ_NGRAM_MIN_BITS"), NGRAM_MIN_BITS);
+  assert.equal(def("STOQ_NGRAM_MAX_BITS"), NGRAM_MAX_BITS);
+  assert.equal(def("STOQ_NGRAM_SLOT_ROWS"), NGRAM_SLOT_ROWS);
+  assert.equal(def("STOQ_NGRAM_SHIFT_MAX"), NGRAM_MAX_SHIFT);
+  assert.equal(def("STOQ_NGRAM_MAX_PER_NAME"), NGRAM_MAX_PER_NAME);
+  assert.equal(def("STOQ_NGRAM_HASH_MUL"), NGRAM_HASH_MUL);
+  assert.equal(def("STOQ_NGRAM_REGION_SUB"), NGRAM_REGION_SUB * 2 ** 18);
+  const k = StoqKernel.open({ bigram: false });
+  try {
+    const ngrams = k.obj.map("stoq_ngrams");
+    assert.equal(ngrams.maxEntries, MODEL_SLOTS * NGRAM_SLOT_ROWS);
+    assert.equal(ngrams.valueSize, NGRAM_ROW_LAYOUT.size);
+  } finally {
+    await k.close();
+  }
 });
 
 /** The entries of a C enum, in order, as written in the header. */

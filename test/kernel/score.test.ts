@@ -1,13 +1,20 @@
-// The kernel's quantized MLP (bpf/mlp.h, through the bpf/test_mlp.bpf.c harness) gives bit for bit the
-// score of the TypeScript reference (lib/src/model/int8-mlp.ts) on random models and feature vectors,
-// including saturating inputs, extreme weights and both unrolled input widths; invalid models are refused.
+// The kernel's quantized MLP and n-gram table (bpf/mlp.h, bpf/ngram.h, through the bpf/test_mlp.bpf.c
+// harness) give bit for bit the score of the TypeScript reference (lib/src/model/int8-mlp.ts) on random
+// models and feature vectors, including saturating inputs, extreme weights, both unrolled input widths,
+// tables of every size and word count with random and worst-case trigram bags; invalid models are
+// refused. Then the whole XDP program (bpf/stoq.bpf.c: the name walk's trigrams included) scores real
+// names (benign, DGA, tunnel) with table models exactly as the reference does on ngramRows of the name.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { MAX_HIDDEN, MAX_IN, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
-import { encodeModel, MODEL_LAYOUT } from "../../lib/src/model/layout.js";
+import { encodeName } from "../../lib/src/model/features.js";
+import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
+import { encodeModel, encodeNgramRows, MODE, MODEL_LAYOUT, ngramKeys } from "../../lib/src/model/layout.js";
+import { NGRAM_MAX_PER_NAME, NGRAM_MIN_BITS, ngramBucket, ngramRows } from "../../lib/src/model/ngrams.js";
 import { BpfObject, type BpfProgram } from "../../services/collector/src/bpf.js";
-import { FEATURE_SPEC, STAT } from "../../services/collector/src/kernel-layout.js";
-import { MLP_TEST_OBJECT, XDP_PASS, buildKernelObjects } from "./kernel.js";
+import { EVENT_KIND, FEATURE_SPEC, STAT, type DnsEvent } from "../../services/collector/src/kernel-layout.js";
+import { MLP_TEST_OBJECT, StoqKernel, XDP_PASS, buildKernelObjects } from "./kernel.js";
+import { buildPacket } from "./packets.js";
 
 let obj: BpfObject;
 let prog: BpfProgram;
@@ -86,10 +93,46 @@ function randomFeatures(r: () => number, m: QuantModel): Int32Array {
   });
 }
 
-function kernelScore(slot: number, f: Int32Array): { score: number; err: number } {
-  const frame = Buffer.alloc(4 + 4 * MAX_IN);
+/** Adds an n-gram table of 2^bits rows to m: random int8 weights (5 % at -128 or 127). */
+function withTable(r: () => number, m: QuantModel, bits: number, shift: number): QuantModel {
+  const ngram = Int8Array.from({ length: (1 << bits) * m.nHidden }, () => (r() < 0.05 ? (r() < 0.5 ? -128 : 127) : int(r, -127, 127)));
+  return { ...m, ngramBits: bits, ngramShift: shift, ngram };
+}
+
+function writeModel(slot: number, m: QuantModel): void {
+  obj.map("mlp_models").update(u32(slot), encodeModel({ ...m, version: 0n }));
+  const rows = encodeNgramRows(m);
+  if (rows.length > 0) obj.map("stoq_ngrams").updateBatch(ngramKeys(slot, rows.length), rows);
+  obj.map("mlp_models").update(u32(slot), encodeModel(m));
+}
+
+/** A bag of trigram keys (region * 2^18 + a * 2^12 + b * 2^6 + c) and the rows the reference gives them. */
+interface Bag {
+  keys: Uint32Array;
+  rows: Uint16Array;
+}
+
+function bagOf(keys: number[], bits: number): Bag {
+  const rows = keys.map((k) => ngramBucket(k >> 18, (k >> 12) & 63, (k >> 6) & 63, k & 63, bits));
+  return { keys: Uint32Array.from(keys), rows: Uint16Array.from(rows) };
+}
+
+/** Random bags: empty, short, long, full (252), and 252 copies of one key (one row summed 252 times). */
+function randomBag(r: () => number, bits: number): Bag {
+  const key = (): number => int(r, 0, 1) * 2 ** 18 + int(r, 0, 63) * 4096 + int(r, 0, 63) * 64 + int(r, 0, 63);
+  const roll = r();
+  if (roll < 0.05) return bagOf([], bits);
+  if (roll < 0.15) return bagOf(new Array<number>(NGRAM_MAX_PER_NAME).fill(key()), bits);
+  const n = roll < 0.25 ? NGRAM_MAX_PER_NAME : roll < 0.6 ? int(r, 1, 40) : int(r, 1, NGRAM_MAX_PER_NAME);
+  return bagOf(Array.from({ length: n }, key), bits);
+}
+
+function kernelScore(slot: number, f: Int32Array, bag: Bag = { keys: new Uint32Array(0), rows: new Uint16Array(0) }): { score: number; err: number } {
+  const frame = Buffer.alloc(4 + 4 * MAX_IN + 4 + 4 * bag.keys.length);
   frame.writeUInt32LE(slot, 0);
   f.forEach((v, i) => frame.writeInt32LE(v, 4 + 4 * i));
+  frame.writeUInt32LE(bag.keys.length, 4 + 4 * MAX_IN);
+  bag.keys.forEach((k, i) => frame.writeUInt32LE(k, 8 + 4 * MAX_IN + 4 * i));
   const r = prog.testRun({ data: frame });
   assert.equal(r.retval, XDP_PASS);
   return { score: r.dataOut.readInt32LE(0), err: r.dataOut.readUInt32LE(4) };
@@ -114,6 +157,65 @@ test("kernel score equals the TypeScript reference on 12,000 random vectors over
   assert.equal(checked, 12000);
 });
 
+test("with n-gram tables: kernel score equals the reference on 6,000 random vectors and trigram bags over 60 models", () => {
+  const r = rng(0x6e6772616dn);
+  let checked = 0;
+  const words = new Set<number>();
+  for (let k = 0; k < 60; k++) {
+    const slot = k % 3;
+    const base = randomModel(r, BigInt(10_000 + k));
+    // Every word count (n_hidden 1..64), every table size; shifts mostly where the sums still show.
+    const m = withTable(r, base, k < 9 ? NGRAM_MIN_BITS + k : int(r, NGRAM_MIN_BITS, 10), r() < 0.7 ? int(r, 0, 5) : int(r, 0, NGRAM_MAX_SHIFT));
+    words.add(Math.ceil(m.nHidden / 8));
+    writeModel(slot, m);
+    for (let v = 0; v < 100; v++) {
+      const f = randomFeatures(r, m);
+      const bag = randomBag(r, m.ngramBits);
+      const got = kernelScore(slot, f, bag);
+      assert.equal(got.err, 0, `model ${k} refused`);
+      assert.equal(
+        got.score,
+        score(m, f, bag.rows),
+        `model ${k} (n_in ${m.nIn}, n_hidden ${m.nHidden}, bits ${m.ngramBits}, shift ${m.ngramShift}) vector ${v}, ${bag.keys.length} trigrams`,
+      );
+      checked++;
+    }
+  }
+  assert.equal(checked, 6000);
+  assert.equal(words.size, 8, "every word count 1..8 was exercised");
+});
+
+test("n-gram sums at their bounds: 252 rows of -128 or of 127, shift 16, every unit, stay exact", () => {
+  const r = rng(4242n);
+  for (const [i, [fill, hMul, b1]] of ([
+    [-128, -1, -(2 ** 30) + 1],
+    [127, 1, 2 ** 30 - 1],
+    [-128, -(2 ** 31), 0],
+    [127, 2 ** 31 - 1, 0],
+  ] as const).entries()) {
+    const nHidden = MAX_HIDDEN;
+    const m: QuantModel = {
+      ...randomModel(r, 20_000n + BigInt(i)),
+      nHidden,
+      hMul,
+      hShift: 31,
+      b1: new Int32Array(nHidden).fill(b1),
+      w1: new Int8Array(nHidden * MAX_IN).fill(fill),
+      w2: Int8Array.from({ length: nHidden }, (_, j) => (j % 2 === 0 ? 127 : -128)),
+      ngramBits: 6,
+      ngramShift: NGRAM_MAX_SHIFT,
+      ngram: new Int8Array(64 * nHidden).fill(fill),
+    };
+    m.nIn = MAX_IN;
+    m.inZero = new Int32Array(MAX_IN);
+    m.inMul = new Int32Array(MAX_IN).fill(65536);
+    writeModel(0, m);
+    const f = new Int32Array(MAX_IN).fill(127);
+    const bag = bagOf(new Array<number>(NGRAM_MAX_PER_NAME).fill(7), 6);
+    assert.deepEqual(kernelScore(0, f, bag), { score: score(m, f, bag.rows), err: 0 }, `fill ${fill}, h_mul ${hMul}`);
+  }
+});
+
 test("a model rewritten in place under the same slot is re-derived when its version changes", () => {
   const r = rng(77n);
   const a = randomModel(r, 1000n);
@@ -136,6 +238,10 @@ test("models the kernel cannot score are refused with the reason it counts", () 
     ["n_hidden 65", patch(encodeModel({ ...good, version: 2004n }), "n_hidden", 65), STAT.unscored_model_shape],
     ["h_shift 0", patch(encodeModel({ ...good, version: 2005n }), "h_shift", 0), STAT.unscored_model_shape],
     ["h_shift 32", patch(encodeModel({ ...good, version: 2006n }), "h_shift", 32), STAT.unscored_model_shape],
+    ["ngram_bits 5", patch(encodeModel({ ...good, version: 2007n }), "ngram_bits", 5), STAT.unscored_model_shape],
+    ["ngram_bits 15", patch(encodeModel({ ...good, version: 2008n }), "ngram_bits", 15), STAT.unscored_model_shape],
+    ["ngram_shift 17", patch(patch(encodeModel({ ...good, version: 2009n }), "ngram_bits", 8), "ngram_shift", 17), STAT.unscored_model_shape],
+    ["ngram_shift without a table", patch(encodeModel({ ...good, version: 2010n }), "ngram_shift", 1), STAT.unscored_model_shape],
   ];
   for (const [what, bytes, reason] of cases) {
     obj.map("mlp_models").update(u32(1), bytes);
@@ -143,7 +249,102 @@ test("models the kernel cannot score are refused with the reason it counts", () 
   }
 });
 
-function patch(b: Buffer, field: "feature_spec" | "n_in" | "n_hidden" | "h_shift", v: number): Buffer {
-  b.writeUInt32LE(v, MODEL_LAYOUT.fields[field].offset);
+function patch(b: Buffer, field: "feature_spec" | "n_in" | "n_hidden" | "h_shift" | "ngram_bits" | "ngram_shift", v: number): Buffer {
+  if (MODEL_LAYOUT.fields[field].size === 2) b.writeUInt16LE(v, MODEL_LAYOUT.fields[field].offset);
+  else b.writeUInt32LE(v, MODEL_LAYOUT.fields[field].offset);
   return b;
 }
+
+/** Names of the shared data: `column` of a CSV with a header, or the second field of a headerless one. */
+function names(path: string, column: number, header: boolean, every: number, limit: number): string[] {
+  const lines = readFileSync(new URL(`../../../shared/data/${path}`, import.meta.url), "utf8").split("\n");
+  const out: string[] = [];
+  for (let i = header ? 1 : 0; i < lines.length && out.length < limit; i += every) {
+    const name = lines[i]?.split(",")[column]?.trim();
+    if (name) out.push(name);
+  }
+  return out;
+}
+
+/** A model over the 16 name features whose hidden units mostly stay inside 0..127, so a wrong row shows. */
+function nameModel(r: () => number, version: bigint, nHidden: number, bits: number, shift: number): QuantModel {
+  const nIn = 16;
+  const m: QuantModel = {
+    version,
+    featureSpec: FEATURE_SPEC,
+    nIn,
+    nHidden,
+    hMul: int(r, 1 << 12, 1 << 14),
+    hShift: 20,
+    b2: int(r, -5000, 5000),
+    threshold: 0,
+    inZero: new Int32Array(nIn),
+    inMul: Int32Array.from({ length: nIn }, () => int(r, 1 << 8, 1 << 12)),
+    b1: Int32Array.from({ length: nHidden }, () => int(r, 0, 60_000)),
+    w1: Int8Array.from({ length: nHidden * nIn }, () => int(r, -20, 20)),
+    w2: Int8Array.from({ length: nHidden }, () => int(r, -127, 127)),
+    ngramBits: 0,
+    ngramShift: 0,
+    ngram: new Int8Array(0),
+  };
+  return withTable(r, m, bits, shift);
+}
+
+test("the whole XDP program scores 4,000 real names (benign, DGA, tunnel) with table models as the reference does", async () => {
+  const k = StoqKernel.open({ maxEntries: { stoq_events: 16 << 20 } });
+  try {
+    const all = [
+      ...names("domains/benign.csv", 0, true, 53, 1200),
+      ...names("domains/dga.csv", 0, true, 499, 1200),
+      ...names("dns-tunnel/netrack/test.csv", 1, false, 3, 1600),
+    ];
+    const r = rng(0xd06an);
+    const shapes: [number, number, number][] = [
+      [8, 6, 6],
+      [16, 10, 5],
+      [24, 12, 4],
+      [32, 14, 4],
+      [57, 13, 3],
+      [64, 11, 2],
+    ];
+    let scored = 0;
+    let withRows = 0;
+    for (const [i, [nHidden, bits, shift]] of shapes.entries()) {
+      const m = nameModel(r, BigInt(i + 1), nHidden, bits, shift);
+      k.setModel(0, m);
+      k.setControl({ active: 0, mode: MODE.observe, shadow: 0 });
+      const batch = all.filter((_, j) => j % shapes.length === i);
+      let sent = 0;
+      for (const [j, name] of batch.entries()) {
+        const wire = encodeName(name);
+        if (wire === null) continue;
+        const frame = buildPacket({
+          ipv4: { src: `198.18.${20 + i}.${1 + (j % 200)}`, dst: "198.18.0.53" },
+          udp: { sport: 30000 + (j % 20000), dport: 53 },
+          dns: { id: j & 0xffff, qnameHex: Buffer.from(wire).toString("hex") },
+        });
+        k.run("xdpIngress", frame);
+        sent++;
+      }
+      const events = (await k.takeAllEvents()).filter((e): e is DnsEvent => e.kind === EVENT_KIND.dns);
+      assert.equal(events.length, sent);
+      for (const e of events) {
+        const wire = e.msg.subarray(12);
+        const rows = ngramRows(wire, bits);
+        if (e.unscored !== 0) {
+          assert.equal(rows, null, `unscored (${e.unscored}) though the reference walks it`);
+          continue;
+        }
+        assert.equal(e.modelVersion, m.version);
+        assert.equal(e.score, score(m, e.features, rows), `n_hidden ${nHidden} bits ${bits}: ${wire.toString("latin1")}`);
+        scored++;
+        if (rows !== null && rows.length > 0) withRows++;
+      }
+    }
+    assert.ok(scored >= 3900, `only ${scored} names scored`);
+    assert.ok(withRows >= scored - 10, `${withRows} of ${scored} names had trigrams`);
+    assert.equal(k.stats("xdpIngress").unscored_model_changed, 0n);
+  } finally {
+    await k.close();
+  }
+});

@@ -58,6 +58,11 @@ export const MODEL_SLOTS = 3;
  */
 export const NGRAM_ROW_BYTES = MAX_HIDDEN;
 export const NGRAM_SLOT_ROWS = 1 << NGRAM_MAX_BITS;
+/* struct stoq_ngram_row (64 bytes, 8-byte aligned): 0 s8 w[64] */
+export const NGRAM_ROW_LAYOUT = {
+  size: NGRAM_ROW_BYTES,
+  fields: { w: { offset: 0, size: NGRAM_ROW_BYTES } },
+} as const satisfies { size: number; fields: Record<string, FieldLayout> };
 export const MODE = { observe: 0, shadow: 1, enforce: 2 } as const;
 export type Mode = keyof typeof MODE;
 

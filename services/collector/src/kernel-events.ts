@@ -67,6 +67,7 @@ const FEATURES_COMPUTED = new Set<number>([
   STAT.unscored_no_model,
   STAT.unscored_feature_spec,
   STAT.unscored_model_shape,
+  STAT.unscored_model_changed,
 ]);
 const TLS_SCT_EXTENSION = 18;
 

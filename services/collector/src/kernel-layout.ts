@@ -48,6 +48,7 @@ export const STAT_NAMES = [
   "unscored_no_tables",
   "unscored_name",
   "unscored_opcode",
+  "unscored_model_changed",
   "err_eth_short",
   "err_vlan_short",
   "err_vlan_depth",

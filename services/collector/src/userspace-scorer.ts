@@ -1,7 +1,7 @@
 // Scores DNS queries in user space exactly as the XDP program does (feature_spec v1 and the int8 MLP),
 // for pcap mode and for hosts without BPF; emits the FeatureVector records the trainer learns from.
 import type { FeatureVector, Verdict } from "../../../lib/src/avro.js";
-import { encodeName, FEATURE, FEATURE_SPEC, featureVector, nameFeatures, nameHash } from "../../../lib/src/model/features.js";
+import { FEATURE, FEATURE_SPEC, featureVector, nameFeatures, nameHash } from "../../../lib/src/model/features.js";
 import { ngramRowsFor, score, type QuantModel } from "../../../lib/src/model/int8-mlp.js";
 import { factFeatures, SourceState } from "../../../lib/src/model/source-state.js";
 import type { DnsObservation } from "./observer.js";
@@ -25,6 +25,31 @@ export interface ScorerStats {
 }
 
 const DEFAULT_MAX_SOURCES = 65536;
+const MAX_LABEL = 63;
+const MAX_NAME_WIRE = 255;
+
+/**
+ * The wire bytes of a question name as dns.ts presents it (RFC 1035 5.1: `\ddd` for a byte that is not
+ * printable ASCII, `\.` and `\\` for a dot or backslash inside a label), which are the bytes the kernel
+ * reads; null for a name that is not one (the root, an empty or over-long label, a name over 255 bytes).
+ */
+function wireOfPresented(name: string): Uint8Array | null {
+  const labels: number[][] = [[]];
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const label = labels[labels.length - 1]!;
+    if (c === 0x2e) labels.push([]);
+    else if (c !== 0x5c) label.push(c & 0xff);
+    else if (/^\d{3}$/.test(name.slice(i + 1, i + 4))) {
+      label.push(Number(name.slice(i + 1, i + 4)) & 0xff);
+      i += 3;
+    } else label.push(name.charCodeAt(++i) & 0xff);
+  }
+  if (labels.length > 1 && labels[labels.length - 1]!.length === 0) labels.pop();
+  if (labels.some((l) => l.length === 0 || l.length > MAX_LABEL)) return null;
+  const wire = labels.flatMap((l) => [l.length, ...l]).concat(0);
+  return wire.length > MAX_NAME_WIRE ? null : Uint8Array.from(wire);
+}
 
 export class UserspaceScorer {
   readonly stats: ScorerStats = { scored: 0, unscoredNoModel: 0, unscoredBadName: 0, threats: 0, sourcesEvicted: 0 };
@@ -70,7 +95,7 @@ export class UserspaceScorer {
       return null;
     }
     const q = m.questions[0];
-    const wire = q ? encodeName(q.name) : null;
+    const wire = q ? wireOfPresented(q.name) : null;
     const name = wire ? nameFeatures(wire, this.o.bigram) : null;
     const hash = wire ? nameHash(wire) : null;
     if (!q || !wire || !name || hash === null) {

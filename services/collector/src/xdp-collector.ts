@@ -174,7 +174,7 @@ async function withKernel(o: XdpCollectorOptions, kernel: KernelDataPath, topics
     closeLingerNs: DEFAULT_CLOSE_LINGER_NS,
   });
   const stats = new KernelStats(kernel.map("stoq_stats"), iface);
-  const sink = new KernelModelSink(kernel.map("stoq_models"), kernel.map("stoq_control"), INITIAL_CONTROL);
+  const sink = new KernelModelSink(kernel.map("stoq_models"), kernel.map("stoq_ngrams"), kernel.map("stoq_control"), INITIAL_CONTROL);
   if (o.enforcement === "shadow") sink.setMode("shadow");
   const producer = o.producer ?? createProducer(o.kafka, { maxBacklogRecords: o.maxBufferedRecords, logger: log });
   // About two produce requests' worth of records in flight keep the broker busy; more only wait in the

@@ -83,7 +83,7 @@ test("a DNS query and its answer through the kernel give pcap mode's DnsEvents, 
 });
 
 test("scored queries carry the kernel's score, verdict and model version, and their exact feature vector", async () => {
-  const sink = new KernelModelSink(h.kernel.map("stoq_models"), h.kernel.map("stoq_control"), INITIAL_CONTROL);
+  const sink = new KernelModelSink(h.kernel.map("stoq_models"), h.kernel.map("stoq_ngrams"), h.kernel.map("stoq_control"), INITIAL_CONTROL);
   sink.apply(fixtureModel("threat", 7n));
   const mapper = new KernelEventMapper({ node: NODE, clock: new KernelClock(), facts: null });
   const frame = (sport: number): Buffer =>

@@ -1,8 +1,9 @@
 // XDP mode end to end on a lab node (a namespace behind a veth) and the real broker: a collector set to
 // enforce starts in observe and enforces once the newest model on the (unique) model topic is in the
 // kernel; real DNS queries and a TLS 1.2 handshake from the namespace become DNS, feature, certificate
-// and flow records on the unique topics; a server fact lands in the kernel; unsigned, tampered and
-// stale updates leave every model slot byte as it was while the next good one is applied; the kernel
+// and flow records on the unique topics; a server fact lands in the kernel; unsigned, tampered, stale
+// updates and signed ones with a bad n-gram table (wrong length, bits or shift out of range) leave every
+// model slot byte and every n-gram row byte as it was while the next good one is applied; the kernel
 // counters reach /metrics; and close removes links, pins and directories.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -17,8 +18,9 @@ import { register } from "prom-client";
 import { decodeAs, encode, type CertObservation, type DnsEvent, type FeatureVector, type FlowRecord, type ModelUpdate } from "../../../lib/src/avro.js";
 import { createAdmin, createConsumer, createProducer, type ConsumedRecord, type KafkaConnection } from "../../../lib/src/kafka.js";
 import { createLogger } from "../../../lib/src/log.js";
-import { decodeControl, MODE } from "../../../lib/src/model/layout.js";
-import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
+import { decodeControl, encodeNgramRows, MODE } from "../../../lib/src/model/layout.js";
+import type { QuantModel } from "../../../lib/src/model/int8-mlp.js";
+import { modelUpdateOf, type UnsignedModelUpdate } from "../../../lib/src/model/model-update.js";
 import { generateSigningKey, signModelUpdate } from "../../../lib/src/model/signing.js";
 import { stackEndpoints } from "../../../lib/src/stack-endpoints.js";
 import { buildKernelObjects } from "../../../test/kernel/kernel.js";
@@ -53,9 +55,18 @@ let responder: Awaited<ReturnType<typeof dnsResponder>> | null = null;
 let tlsServer: Server | null = null;
 const certDir = mkdtempSync(join(tmpdir(), "stoq-xdp-test-"));
 
-function update(version: bigint, createdAtMs = Date.now()): Buffer {
+/** The benign fixture model with a 128-row n-gram table that differs per version (w2 = 0: still benign). */
+function tableModel(version: bigint): QuantModel {
   const m = fixtureModel("benign", version);
-  return signModelUpdate(modelUpdateOf(m, { modelName: MODEL, createdAtMs, threatThreshold: 0.85, outputScale: 0.01, metrics: { auc: 0.9 } }), key);
+  return { ...m, ngramBits: 7, ngramShift: 3, ngram: Int8Array.from({ length: 128 * m.nHidden }, (_, i) => ((i * 37 + Number(version)) % 256) - 128) };
+}
+
+function unsignedUpdate(version: bigint, createdAtMs = Date.now()): UnsignedModelUpdate {
+  return modelUpdateOf(tableModel(version), { modelName: MODEL, createdAtMs, threatThreshold: 0.85, outputScale: 0.01, metrics: { auc: 0.9 } });
+}
+
+function update(version: bigint, createdAtMs = Date.now()): Buffer {
+  return signModelUpdate(unsignedUpdate(version, createdAtMs), key);
 }
 
 async function publishModel(value: Buffer): Promise<void> {
@@ -211,20 +222,40 @@ test("XDP mode on a lab node: enforce after catch-up, records from real traffic,
   assert.equal(tlsFlow.end_reason, "fin");
   assert.ok(tlsFlow.packets_fwd >= 4 && tlsFlow.packets_rev >= 4);
 
-  // ---- bad updates: the kernel keeps v2, byte for byte ----
+  // ---- bad updates: the kernel keeps v2 and its table, byte for byte ----
+  const ngrams = c.kernel.map("stoq_ngrams");
   const slots = (): Buffer[] => [0, 1, 2].map((i) => Buffer.from(models.lookup(slotKey(i))!));
-  const before = { slots: slots(), control: Buffer.from(control.lookup(slotKey(0))!) };
+  const tables = (): Buffer => Buffer.concat(ngrams.lookupBatch().values);
+  const active = decodeControl(control.lookup(slotKey(0))!).active;
+  const activeRows = (): Buffer => tables().subarray(active * 16384 * 64, active * 16384 * 64 + 128 * 64);
+  assert.ok(activeRows().equals(Buffer.concat(encodeNgramRows(tableModel(2n)))), "v2's table is in the active slot's rows");
+  const before = { slots: slots(), tables: tables(), control: Buffer.from(control.lookup(slotKey(0))!) };
   const bad = (r: string): Promise<number> => metric("stoq_model_updates_total", { result: r });
   const badSigBefore = await bad("bad_signature");
   const staleBefore = await bad("stale_version");
+  const shapeBefore = await bad("shape");
+  const rangeBefore = await bad("range");
   const good = decodeAs<ModelUpdate>("ModelUpdate", update(3n));
   const w1 = Buffer.from(good.w1);
   w1[0] = w1[0]! ^ 0x40;
   await publishModel(encode("ModelUpdate", { ...good, signature: Buffer.alloc(0) }));
   await publishModel(encode("ModelUpdate", { ...good, w1 }));
   await publishModel(update(1n));
-  await until("three rejections", async () => (await bad("bad_signature")) - badSigBefore === 2 && (await bad("stale_version")) - staleBefore === 1);
+  // Signed by the trusted key, newer, and wrong only in the table.
+  const u3 = unsignedUpdate(3n);
+  await publishModel(signModelUpdate({ ...u3, ngram: u3.ngram.subarray(1) }, key));
+  await publishModel(signModelUpdate({ ...u3, ngram_bits: 15, ngram: Buffer.alloc(2 ** 15) }, key));
+  await publishModel(signModelUpdate({ ...u3, ngram_shift: 17 }, key));
+  await until(
+    "six rejections",
+    async () =>
+      (await bad("bad_signature")) - badSigBefore === 2 &&
+      (await bad("stale_version")) - staleBefore === 1 &&
+      (await bad("shape")) - shapeBefore === 2 &&
+      (await bad("range")) - rangeBefore === 1,
+  );
   assert.deepEqual(slots(), before.slots, "every slot byte unchanged");
+  assert.ok(tables().equals(before.tables), "every n-gram row byte unchanged");
   assert.deepEqual(control.lookup(slotKey(0)), before.control, "control unchanged");
   assert.equal(c.sink.version, 2n);
   await publishModel(update(3n));
