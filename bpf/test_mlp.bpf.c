@@ -5,6 +5,8 @@
  * frame for test/kernel/score.test.ts to read from data_out.
  *
  * Frame in:  u32 slot | s32 features[STOQ_MAX_IN] | u32 n | u32 keys[n] (n <= STOQ_NGRAM_MAX_PER_NAME)
+ *            with bit 31 of slot set, the slot's version is zeroed between the table sum and the
+ *            version reread, as a collector's rewrite racing the packet would
  * Frame out: s32 score | u32 err (0 or the STOQ_STAT_UNSCORED_ reason) | the rest unchanged */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -21,6 +23,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct stoq_model);
 } mlp_models SEC(".maps");
+
+#define RACE_FLAG 0x80000000u
+
+/* Set per run from the frame: whether STOQ_NGRAM_AFTER_SUM plays the racing writer. */
+__u32 race_rewrite;
+
+#define STOQ_NGRAM_AFTER_SUM(m)								\
+	do {										\
+		if (race_rewrite)							\
+			*(volatile __u64 *)&((struct stoq_model *)(m))->version = 0;	\
+	} while (0)
 
 /* ngram.h reads the table from the map of this name, as in maps.h. */
 struct {
@@ -64,7 +77,8 @@ int stoq_test_mlp(struct xdp_md *ctx)
 
 	if ((void *)(out + 2) > end)
 		return XDP_ABORTED;
-	slot = out[0];
+	race_rewrite = out[0] & RACE_FLAG;
+	slot = out[0] & ~RACE_FLAG;
 	m = bpf_map_lookup_elem(&mlp_models, &slot);
 	pm = bpf_map_lookup_elem(&mlp_packed, &slot);
 	in = bpf_map_lookup_elem(&mlp_input, &zero);

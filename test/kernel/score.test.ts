@@ -127,9 +127,12 @@ function randomBag(r: () => number, bits: number): Bag {
   return bagOf(Array.from({ length: n }, key), bits);
 }
 
+/** Bit 31 of the frame's slot: the harness zeroes the slot's version between the table sum and the reread. */
+const RACE = 0x80000000;
+
 function kernelScore(slot: number, f: Int32Array, bag: Bag = { keys: new Uint32Array(0), rows: new Uint16Array(0) }): { score: number; err: number } {
   const frame = Buffer.alloc(4 + 4 * MAX_IN + 4 + 4 * bag.keys.length);
-  frame.writeUInt32LE(slot, 0);
+  frame.writeUInt32LE(slot >>> 0, 0);
   f.forEach((v, i) => frame.writeInt32LE(v, 4 + 4 * i));
   frame.writeUInt32LE(bag.keys.length, 4 + 4 * MAX_IN);
   bag.keys.forEach((k, i) => frame.writeUInt32LE(k, 8 + 4 * MAX_IN + 4 * i));
@@ -214,6 +217,22 @@ test("n-gram sums at their bounds: 252 rows of -128 or of 127, shift 16, every u
     const bag = bagOf(new Array<number>(NGRAM_MAX_PER_NAME).fill(7), 6);
     assert.deepEqual(kernelScore(0, f, bag), { score: score(m, f, bag.rows), err: 0 }, `fill ${fill}, h_mul ${hMul}`);
   }
+});
+
+test("a slot rewritten while its table rows are summed passes unscored (model_changed); a table-less model needs no reread", () => {
+  const r = rng(31337n);
+  const m = withTable(r, randomModel(r, 30_000n), 8, 3);
+  writeModel(1, m);
+  const f = randomFeatures(r, m);
+  const bag = randomBag(r, 8);
+  assert.deepEqual(kernelScore(1, f, bag), { score: score(m, f, bag.rows), err: 0 });
+  assert.deepEqual(kernelScore(1 | RACE, f, bag), { score: 0, err: STAT.unscored_model_changed });
+  assert.deepEqual(kernelScore(1, f, bag), { score: 0, err: STAT.unscored_no_model }, "the racing writer left version 0");
+  writeModel(1, { ...m, version: 30_001n });
+  assert.deepEqual(kernelScore(1, f, bag), { score: score(m, f, bag.rows), err: 0 }, "the finished rewrite scores again");
+  const plain = randomModel(r, 30_002n);
+  writeModel(2, plain);
+  assert.deepEqual(kernelScore(2 | RACE, f), { score: score(plain, f, null), err: 0 }, "no table: the copy alone is consistent");
 });
 
 test("a model rewritten in place under the same slot is re-derived when its version changes", () => {
