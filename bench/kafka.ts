@@ -322,7 +322,7 @@ async function stoqDriver(brokers: string[]): Promise<Driver> {
         topics: [topic],
         logger,
         eachBatch: (batch) => {
-          seen += batch.records.length;
+          seen += batch.values.length;
           if (seen >= expected) enough();
           return Promise.resolve();
         },

@@ -5,11 +5,15 @@ import { once } from "node:events";
 import {
   Admin,
   compatibilityPartitioner,
+  compressionsAlgorithmsByBitmask,
   Consumer,
+  createAPI,
+  fetchV17,
   FetchIsolationLevels,
   GenericError,
   ProduceAcks,
   Producer,
+  ResponseError,
   type Message,
   type MessagesStream,
   type MessageToProduce,
@@ -153,11 +157,23 @@ export interface ConsumedBatch {
   readonly groupId: string;
   readonly topic: string;
   readonly partition: number;
+  /**
+   * The partition's position before and after this batch, control records and aborted transactions
+   * included: a batch continues the previous one of its partition when its startOffset is the other's
+   * nextOffset (not so after a rebalance or a restart moved the position).
+   */
+  readonly startOffset: number;
+  readonly nextOffset: number;
+  /**
+   * The values (null for a tombstone), views into the fetched bytes: for handlers that decode each value
+   * at once. A value kept longer keeps the whole fetch in memory; `records` holds copies.
+   */
+  readonly values: readonly (Buffer | null)[];
+  /** offsets[i] is the offset of values[i]. */
+  readonly offsets: readonly number[];
+  /** The same records with their keys, timestamps and headers, built on first use. */
   readonly records: readonly ConsumedRecord[];
 }
-
-// The last client message of each batch: what a commit or a transaction's offset commit needs.
-const batchTail = new WeakMap<ConsumedBatch, Message>();
 
 function checkRecords(topic: string, records: readonly ProduceRecord[]): void {
   if (typeof topic !== "string" || topic.length === 0) throw new StoqError("RECORD_INVALID", `topic must be a non-empty string, got ${JSON.stringify(topic)}`);
@@ -510,22 +526,366 @@ export interface KafkaConsumer {
 
 const NO_HEADERS: ReadonlyMap<string, Buffer> = new Map();
 
-function toConsumed(m: Message): ConsumedRecord {
-  let headers = NO_HEADERS;
-  if (m.headers.size > 0) {
-    const h = new Map<string, Buffer>();
-    for (const [k, v] of m.headers) h.set(k.toString(), v);
-    headers = h;
-  }
-  return {
-    topic: m.topic,
-    partition: m.partition,
-    offset: m.offset,
-    timestampMs: Number(m.timestamp),
-    key: m.key ?? null,
-    value: m.value ?? null,
-    headers,
+// ---------------------------------------------------------------------------------------------------
+// The fetch path. The client turns every fetched record into several objects (its record, a copy of it,
+// a diagnostics context, a header map, a message with a bound commit, a stream push); at the aggregator's
+// rates that was most of its time and garbage. The client still runs the group (join, heartbeats,
+// assignment, committed offsets) and its stream still schedules the fetches, but the Fetch request goes
+// through `leanFetch` below: the response's record sets are read here as RecordBatch v2 (Kafka protocol,
+// "Record Batch"), values as views into the response, and the stream is only told how far each
+// partition got.
+
+const IS_COMPRESSED = 0x07;
+const IS_LOG_APPEND_TIME = 0x08;
+const IS_TRANSACTIONAL = 0x10;
+const IS_CONTROL_BATCH = 0x20;
+const BATCH_HEADER = 61;
+// Per partition and per response: large fetches cost fewer round trips and stream wake-ups per record.
+const MAX_PARTITION_FETCH_BYTES = 8 << 20;
+const MAX_FETCH_BYTES = 16 << 20;
+const CONTROL_ABORT = 0;
+
+interface AbortedTransaction {
+  readonly producerId: bigint;
+  readonly firstOffset: bigint;
+}
+
+interface FetchedPartition {
+  readonly partitionIndex: number;
+  readonly abortedTransactions: readonly AbortedTransaction[] | null;
+  /** The partition's record sets, undefined when there were none. */
+  records?: Buffer;
+}
+
+interface FetchResponse {
+  readonly responses: readonly { readonly topicId: string; readonly partitions: readonly FetchedPartition[] }[];
+}
+
+// A Reader of the client's protocol module, as far as the Fetch response below uses it.
+interface ProtocolReader {
+  readonly position: number;
+  readonly buffer: { slice(start: number, end: number): Buffer };
+  readInt8(): number;
+  readInt16(): number;
+  readInt32(): number;
+  readInt64(): bigint;
+  readUUID(): string;
+  readUnsignedVarInt(): number;
+  readArray<T>(f: (r: ProtocolReader, i: number) => T): T[];
+  skip(n: number): void;
+}
+
+// Fetch v17 (Kafka 3.9+) as the client sends it, with the response's records left as bytes.
+function parseFetchV17(_correlationId: number, apiKey: number, apiVersion: number, reader: ProtocolReader): FetchResponse {
+  const errors: [string, [number, null]][] = [];
+  reader.readInt32(); // throttle_time_ms
+  const errorCode = reader.readInt16();
+  if (errorCode !== 0) errors.push(["", [errorCode, null]]);
+  reader.readInt32(); // session_id
+  const response: FetchResponse = {
+    responses: reader.readArray((r, i) => ({
+      topicId: r.readUUID(),
+      partitions: r.readArray((r, j) => {
+        const partitionIndex = r.readInt32();
+        const code = r.readInt16();
+        r.readInt64(); // high_watermark
+        r.readInt64(); // last_stable_offset
+        r.readInt64(); // log_start_offset
+        const abortedTransactions = r.readArray((r) => ({ producerId: r.readInt64(), firstOffset: r.readInt64() }));
+        r.readInt32(); // preferred_read_replica
+        if (code !== 0) errors.push([`/responses/${i}/partitions/${j}`, [code, null]]);
+        const p: FetchedPartition = { partitionIndex, abortedTransactions };
+        const size = r.readUnsignedVarInt() - 1;
+        if (size > 0) {
+          p.records = r.buffer.slice(r.position, r.position + size);
+          r.skip(size);
+        }
+        return p;
+      }),
+    })),
   };
+  if (errors.length > 0) throw new ResponseError(apiKey, apiVersion, Object.fromEntries(errors), response);
+  return response;
+}
+
+type FetchApi = (connection: unknown, ...args: unknown[]) => void;
+const fetchApi = createAPI(1, 17, fetchV17.createRequest, parseFetchV17 as never) as unknown as FetchApi;
+
+/** Reads Kafka varints (zig-zag) from a buffer; exact up to 2^53. */
+class Cursor {
+  constructor(
+    public buf: Buffer,
+    public pos: number,
+  ) {}
+
+  varint(): number {
+    let b = this.buf[this.pos++]!;
+    let n = b & 0x7f;
+    for (let scale = 128; b & 0x80; scale *= 128) {
+      b = this.buf[this.pos++]!;
+      n += (b & 0x7f) * scale;
+    }
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+}
+
+function int64At(buf: Buffer, at: number): number {
+  return buf.readInt32BE(at) * 2 ** 32 + buf.readUInt32BE(at + 4);
+}
+
+/** One partition's records from one fetch, in offset order, as parallel arrays. */
+interface Chunk {
+  readonly topic: string;
+  readonly partition: number;
+  startOffset: number;
+  nextOffset: number;
+  readonly values: (Buffer | null)[];
+  readonly offsets: number[];
+  readonly timestamps: number[];
+  /** Where each record's key starts, in `sources[i]` (the response, or a decompressed batch). */
+  readonly keyAt: number[];
+  readonly sources: Buffer[];
+}
+
+/**
+ * Reads the record sets of one partition from `fetchOffset` on. Control batches are skipped; with
+ * `readCommitted`, so are the batches of aborted transactions, tracked as the Java consumer does: a
+ * producer's batches are aborted from the first offset the broker lists for its aborted transaction to
+ * its abort marker (which may lie in a later fetch; a producer can have several in one).
+ */
+export function readRecordSets(
+  buf: Buffer,
+  topic: string,
+  partition: number,
+  fetchOffset: number,
+  aborted: readonly AbortedTransaction[],
+  readCommitted: boolean,
+): Chunk {
+  const chunk: Chunk = { topic, partition, startOffset: fetchOffset, nextOffset: fetchOffset, values: [], offsets: [], timestamps: [], keyAt: [], sources: [] };
+  const pending = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  const abortedProducers = new Set<bigint>();
+  let next = 0;
+  const c = new Cursor(buf, 0);
+  for (let pos = 0; pos + BATCH_HEADER <= buf.length; ) {
+    const base = int64At(buf, pos);
+    const end = pos + 12 + buf.readInt32BE(pos + 8);
+    // The broker cuts the last batch of a response at the size limit: the next fetch starts at it.
+    if (end > buf.length) break;
+    if (buf[pos + 16] !== 2) throw new StoqError("KAFKA_UNAVAILABLE", `kafka: ${topic}/${partition} offset ${base}: record batch magic ${buf[pos + 16]}, only v2 is read`);
+    const attributes = buf.readInt16BE(pos + 21);
+    const last = base + buf.readInt32BE(pos + 23);
+    chunk.nextOffset = last + 1;
+    const batchStart = pos;
+    pos = end;
+    if (readCommitted && attributes & IS_TRANSACTIONAL) {
+      while (next < pending.length && pending[next]!.firstOffset <= BigInt(last)) abortedProducers.add(pending[next++]!.producerId);
+      const producerId = buf.readBigInt64BE(batchStart + 43);
+      if (attributes & IS_CONTROL_BATCH) {
+        // A control batch holds one record whose key is (version int16, type int16).
+        c.buf = buf;
+        c.pos = batchStart + BATCH_HEADER;
+        c.varint();
+        c.pos++;
+        c.varint();
+        c.varint();
+        c.varint();
+        if (buf.readInt16BE(c.pos + 2) === CONTROL_ABORT) abortedProducers.delete(producerId);
+        continue;
+      }
+      if (abortedProducers.has(producerId)) continue;
+    }
+    if (attributes & IS_CONTROL_BATCH || last < fetchOffset) continue;
+    const count = buf.readInt32BE(batchStart + 57);
+    const baseTime = int64At(buf, batchStart + 27);
+    const logAppendTime = attributes & IS_LOG_APPEND_TIME ? int64At(buf, batchStart + 35) : -1;
+    let src = buf;
+    c.pos = batchStart + BATCH_HEADER;
+    const codec = attributes & IS_COMPRESSED;
+    if (codec !== 0) {
+      const algorithm = compressionsAlgorithmsByBitmask[codec];
+      if (algorithm === undefined) throw new StoqError("KAFKA_UNAVAILABLE", `kafka: ${topic}/${partition} offset ${base}: unknown compression ${codec}`);
+      src = algorithm.decompressSync(buf.subarray(batchStart + BATCH_HEADER, end));
+      c.pos = 0;
+    }
+    c.buf = src;
+    for (let i = 0; i < count; i++) {
+      const length = c.varint();
+      const recordEnd = c.pos + length;
+      c.pos++; // attributes
+      const timeDelta = c.varint();
+      const offset = base + c.varint();
+      if (offset >= fetchOffset) {
+        const keyAt = c.pos;
+        const keyLength = c.varint();
+        if (keyLength > 0) c.pos += keyLength;
+        const valueLength = c.varint();
+        chunk.values.push(valueLength < 0 ? null : src.subarray(c.pos, c.pos + valueLength));
+        chunk.offsets.push(offset);
+        chunk.timestamps.push(logAppendTime >= 0 ? logAppendTime : baseTime + timeDelta);
+        chunk.keyAt.push(keyAt);
+        chunk.sources.push(src);
+      }
+      c.pos = recordEnd;
+    }
+  }
+  return chunk;
+}
+
+function bytesAt(c: Cursor): Buffer | null {
+  const n = c.varint();
+  if (n < 0) return null;
+  const out = Buffer.from(c.buf.subarray(c.pos, c.pos + n));
+  c.pos += n;
+  return out;
+}
+
+// What a commit of a fetched position needs: the group generation it was fetched in.
+interface FetchContext {
+  readonly groupId: string;
+  readonly memberId: string | null;
+  readonly generationId: number;
+  readonly coordinatorId: number;
+  readonly leaderEpoch: number;
+}
+const fetchContext = new WeakMap<ConsumedBatch, FetchContext>();
+
+class FetchedBatch implements ConsumedBatch {
+  #records: ConsumedRecord[] | null = null;
+
+  constructor(
+    readonly groupId: string,
+    private readonly chunk: Chunk,
+    private readonly from: number,
+    private readonly to: number,
+    readonly startOffset: number,
+    readonly nextOffset: number,
+    readonly values: readonly (Buffer | null)[],
+    readonly offsets: readonly number[],
+  ) {}
+
+  get topic(): string {
+    return this.chunk.topic;
+  }
+
+  get partition(): number {
+    return this.chunk.partition;
+  }
+
+  get records(): readonly ConsumedRecord[] {
+    if (this.#records !== null) return this.#records;
+    const { topic, partition, offsets, timestamps, keyAt, sources } = this.chunk;
+    const out: ConsumedRecord[] = [];
+    const c = new Cursor(sources[0] ?? Buffer.alloc(0), 0);
+    for (let i = this.from; i < this.to; i++) {
+      c.buf = sources[i]!;
+      c.pos = keyAt[i]!;
+      const key = bytesAt(c);
+      const value = bytesAt(c);
+      let headers = NO_HEADERS;
+      const n = c.varint();
+      if (n > 0) {
+        const h = new Map<string, Buffer>();
+        for (let j = 0; j < n; j++) h.set(bytesAt(c)?.toString() ?? "", bytesAt(c) ?? Buffer.alloc(0));
+        headers = h;
+      }
+      out.push({ topic, partition, offset: BigInt(offsets[i]!), timestampMs: timestamps[i]!, key, value, headers });
+    }
+    this.#records = out;
+    return out;
+  }
+}
+
+// The part of the client's stream fetch options this path reads.
+interface StreamFetchOptions {
+  readonly node: number;
+  readonly topics: readonly { readonly topicId: string; readonly partitions: readonly { readonly partition: number; readonly fetchOffset: bigint }[] }[];
+  readonly connectionPool: { get(broker: unknown, cb: (error: Error | null, connection: unknown) => void): void };
+}
+
+interface FetchSettings {
+  readonly groupId: string;
+  readonly readCommitted: boolean;
+  readonly maxWaitMs: number;
+  readonly maxBytes: number;
+  readonly maxBatch: number;
+}
+
+/**
+ * Replaces the client's fetch for its stream: `deliver` gets the batches, the stream a response of one
+ * empty control batch per partition that ends where the partition's records ended, so its offsets advance.
+ */
+function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches: FetchedBatch[]) => void): void {
+  // Per partition: where the fetches that delivered nothing (control records, aborted transactions)
+  // started, so the next batch says it continues from there.
+  const carried = new Map<string, { expect: number; start: number }>();
+  const target = client as unknown as { fetch(options: StreamFetchOptions, callback: (error: Error | null, response?: unknown) => void): void };
+  target.fetch = (options, callback) => {
+    client.metadata({ topics: client.topics.current }, (error, metadata) => {
+      if (error || metadata === undefined) return void callback(error ?? new StoqError("KAFKA_UNAVAILABLE", "kafka: no metadata"));
+      const broker = metadata.brokers.get(options.node);
+      if (broker === undefined) return void callback(new StoqError("KAFKA_UNAVAILABLE", `kafka: no broker ${options.node} in the metadata`));
+      const names = new Map<string, string>();
+      for (const [name, t] of metadata.topics) names.set(t.id, name);
+      const context = { groupId: settings.groupId, memberId: client.memberId, generationId: client.generationId, coordinatorId: client.coordinatorId ?? -1 };
+      options.connectionPool.get(broker, (error, connection) => {
+        if (error) return void callback(error);
+        const requested = new Map<string, number>();
+        for (const t of options.topics) for (const p of t.partitions) requested.set(`${t.topicId}:${p.partition}`, Number(p.fetchOffset));
+        const isolation = settings.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED;
+        fetchApi(connection, settings.maxWaitMs, 1, settings.maxBytes, isolation, 0, 0, options.topics, [], "", (error: Error | null, response: FetchResponse) => {
+          if (error) return void callback(error);
+          const out: FetchedBatch[] = [];
+          const advanced: unknown[] = [];
+          try {
+            for (const t of response.responses) {
+              const topic = names.get(t.topicId);
+              if (topic === undefined) continue;
+              const partitions: unknown[] = [];
+              for (const p of t.partitions) {
+                const fetchOffset = requested.get(`${t.topicId}:${p.partitionIndex}`);
+                if (p.records === undefined || fetchOffset === undefined) continue;
+                const chunk = readRecordSets(p.records, topic, p.partitionIndex, fetchOffset, p.abortedTransactions ?? [], settings.readCommitted);
+                if (chunk.nextOffset <= fetchOffset) continue;
+                const key = `${topic}:${p.partitionIndex}`;
+                const carry = carried.get(key);
+                if (carry !== undefined && carry.expect === fetchOffset) chunk.startOffset = carry.start;
+                carried.set(key, { expect: chunk.nextOffset, start: chunk.values.length > 0 ? chunk.nextOffset : chunk.startOffset });
+                const leaderEpoch = metadata.topics.get(topic)?.partitions[p.partitionIndex]?.leaderEpoch ?? -1;
+                split(chunk, settings, { ...context, leaderEpoch }, out);
+                partitions.push({ partitionIndex: p.partitionIndex, records: [{ firstOffset: BigInt(chunk.nextOffset - 1), lastOffsetDelta: 0, attributes: IS_CONTROL_BATCH, firstTimestamp: 0n, records: [] }] });
+              }
+              advanced.push({ topicId: t.topicId, partitions });
+            }
+          } catch (e) {
+            return void callback(e as Error);
+          }
+          if (out.length > 0) deliver(out);
+          callback(null, { responses: advanced });
+        });
+      });
+    });
+  };
+}
+
+/** Cuts a partition's chunk into batches of at most `maxBatch` records that chain by offset. */
+function split(chunk: Chunk, settings: FetchSettings, context: FetchContext, out: FetchedBatch[]): void {
+  const n = chunk.values.length;
+  for (let from = 0; from < n; from += settings.maxBatch) {
+    const to = Math.min(n, from + settings.maxBatch);
+    const whole = from === 0 && to === n;
+    const batch = new FetchedBatch(
+      settings.groupId,
+      chunk,
+      from,
+      to,
+      from === 0 ? chunk.startOffset : chunk.offsets[from]!,
+      to === n ? chunk.nextOffset : chunk.offsets[to]!,
+      whole ? chunk.values : chunk.values.slice(from, to),
+      whole ? chunk.offsets : chunk.offsets.slice(from, to),
+    );
+    fetchContext.set(batch, context);
+    out.push(batch);
+  }
 }
 
 export function createConsumer(conn: KafkaConnection, options: ConsumerOptions): KafkaConsumer {
@@ -534,6 +894,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   const log = options.logger ?? createLogger("kafka-consumer");
   const maxBatch = options.maxBatchRecords ?? 1000;
   const commitAfterBatch = (options.commit ?? "after-batch") === "after-batch";
+  const readCommitted = options.readCommitted !== false;
   const commits = new Set<Promise<void>>();
   let closing = false;
   let client: Consumer | null = null;
@@ -545,23 +906,43 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   // The owner awaits `stopped`; this keeps an owner that only calls close() from an unhandled rejection.
   stopped.catch(() => undefined);
 
+  // Batches fetched and not yet handled; the stream is paused (no further fetch) while they exceed
+  // `highWater` records.
+  let pending: FetchedBatch[] = [];
+  let pendingRecords = 0;
+  let arrived: (() => void) | null = null;
+  const highWater = Math.max(maxBatch * 4, 50_000);
+
   async function openStream(): Promise<void> {
-    client = new Consumer({
+    const c = new Consumer({
       ...clientOptions(conn, 250),
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3000,
       maxWaitTime: options.maxWaitMs ?? 500,
-      maxBytesPerPartition: 8 << 20,
-      highWaterMark: Math.max(1024, maxBatch * 2),
+      maxBytesPerPartition: MAX_PARTITION_FETCH_BYTES,
+      highWaterMark: 1024,
     });
-    stream = await client.consume({
+    client = c;
+    pending = [];
+    pendingRecords = 0;
+    leanFetch(c, { groupId: options.groupId, readCommitted, maxWaitMs: options.maxWaitMs ?? 500, maxBytes: MAX_FETCH_BYTES, maxBatch }, (batches) => {
+      pending.push(...batches);
+      for (const b of batches) pendingRecords += b.values.length;
+      if (pendingRecords >= highWater && stream !== null && !stream.isPaused()) stream.pause();
+      arrived?.();
+    });
+    stream = await c.consume({
       topics: [...options.topics],
       mode: "committed",
       fallbackMode: options.start ?? "earliest",
       autocommit: false,
-      isolationLevel: options.readCommitted === false ? FetchIsolationLevels.READ_UNCOMMITTED : FetchIsolationLevels.READ_COMMITTED,
+      isolationLevel: readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
     });
+    const s = stream;
+    // The stream fetches only in flowing mode. Its fetches deliver through leanFetch and push nothing;
+    // a message here would mean the client fetched around it, and is not silently dropped.
+    s.on("data", () => s.destroy(new StoqError("KAFKA_UNAVAILABLE", "kafka: the client delivered a message outside the lean fetch path")));
   }
 
   async function closeClient(): Promise<void> {
@@ -572,21 +953,6 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     client = null;
     await s?.close().catch(() => undefined);
     await c?.close().catch(() => undefined);
-  }
-
-  // The client fetches only for a stream in flowing mode (a bare read() loop stalls after its first
-  // fetch), so records flow into `pending` and the stream is paused while the handler is behind.
-  let pending: Message[] = [];
-  let arrived: (() => void) | null = null;
-  const highWater = maxBatch * 4;
-
-  function attach(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
-    pending = [];
-    s.on("data", (m: Message) => {
-      pending.push(m);
-      if (pending.length >= highWater && !s.isPaused()) s.pause();
-      arrived?.();
-    });
   }
 
   // Waits until records arrive, the stream fails, or close() is called.
@@ -606,22 +972,15 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     }
   }
 
-  function take(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Map<string, Message[]> {
-    const byPartition = new Map<string, Message[]>();
-    for (const m of pending.splice(0, maxBatch)) {
-      const k = `${m.topic}\u0000${m.partition}`;
-      const list = byPartition.get(k);
-      if (list) list.push(m);
-      else byPartition.set(k, [m]);
-    }
-    if (pending.length < maxBatch && s.isPaused()) s.resume();
-    return byPartition;
+  function take(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): FetchedBatch | undefined {
+    const batch = pending.shift();
+    if (batch === undefined) return undefined;
+    pendingRecords -= batch.values.length;
+    if (pendingRecords < highWater / 2 && s.isPaused()) s.resume();
+    return batch;
   }
 
-  async function handle(messages: Message[]): Promise<void> {
-    const first = messages[0]!;
-    const batch: ConsumedBatch = { groupId: options.groupId, topic: first.topic, partition: first.partition, records: messages.map(toConsumed) };
-    batchTail.set(batch, messages.at(-1)!);
+  async function handle(batch: FetchedBatch): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await options.eachBatch(batch);
@@ -632,11 +991,12 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
         await new Promise((r) => setTimeout(r, backoffDelayMs(attempt, options.retry)));
       }
     }
-    if (commitAfterBatch) {
+    if (commitAfterBatch && client !== null) {
       // Issued after the handler, not awaited before the next batch: commits go out in order on one
       // connection, and one that fails (a rebalance took the partition) only means the new owner
       // re-reads from the previous commit, which at-least-once allows. close() awaits the last one.
-      const commit = Promise.resolve(messages.at(-1)!.commit());
+      const leaderEpoch = fetchContext.get(batch)?.leaderEpoch ?? -1;
+      const commit = client.commit({ offsets: [{ topic: batch.topic, partition: batch.partition, offset: BigInt(batch.nextOffset), leaderEpoch }] });
       commits.add(commit);
       commit
         .catch((error: unknown) => log.warn({ err: describe(error), topic: batch.topic, partition: batch.partition }, "kafka: commit failed, records will be re-read"))
@@ -652,15 +1012,14 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
         attempt = 0;
         joined?.resolve();
         const s = stream!;
-        attach(s);
         while (!closing) {
-          const parts = take(s);
-          if (parts.size === 0) {
+          const batch = take(s);
+          if (batch === undefined) {
             const failure = await arrival(s);
             if (failure && !closing) throw failure;
             continue;
           }
-          for (const messages of parts.values()) await handle(messages);
+          await handle(batch);
         }
       } catch (error) {
         if (closing) break;
@@ -738,6 +1097,11 @@ export function createTransactionalProducer(conn: KafkaConnection, transactional
     idempotent: true,
     acks: ProduceAcks.ALL,
     transactionalId,
+    // InitProducerId with "no producer yet" (-1/-1), as the Java client starts: the broker bumps the id's
+    // epoch, fencing any older incarnation and aborting its open transaction at once. The client's default
+    // (0/0) claims to be producer 0 at epoch 0, which the broker refuses once the id has been used.
+    producerId: -1n,
+    producerEpoch: -1,
     partitioner: partitioner(),
     autocreateTopics: false,
   });
@@ -762,8 +1126,8 @@ export function createTransactionalProducer(conn: KafkaConnection, transactional
           }
         },
         async sendOffsets(batch) {
-          const tail = batchTail.get(batch);
-          if (!tail) throw new StoqError("RECORD_INVALID", "sendOffsets: the batch did not come from a KafkaConsumer of this module");
+          const context = fetchContext.get(batch);
+          if (!context) throw new StoqError("RECORD_INVALID", "sendOffsets: the batch did not come from a KafkaConsumer of this module");
           try {
             if (!groups.has(batch.groupId)) {
               // AddOffsetsToTxn needs only the group id; a bare client object carries it.
@@ -776,7 +1140,8 @@ export function createTransactionalProducer(conn: KafkaConnection, transactional
               groups.add(batch.groupId);
             }
             // The client deduplicates concurrent offset commits into one, so these stay sequential.
-            await tx.addOffset(tail);
+            // The client commits the offset after the message it is given: the batch's next offset.
+            await tx.addOffset({ topic: batch.topic, partition: batch.partition, offset: BigInt(batch.nextOffset) - 1n, metadata: { consumer: context } } as unknown as Message);
           } catch (error) {
             throw txError("sendOffsets", error);
           }

@@ -44,6 +44,33 @@ after(async () => {
   await admin.close();
 });
 
+/** Reads `topic` with a fresh group until `n` records came or `ms` passed; returns the batches. */
+async function readBatches(t: string, n: number, opts: { readCommitted?: boolean; ms?: number } = {}): Promise<ConsumedBatch[]> {
+  const got: ConsumedBatch[] = [];
+  let count = 0;
+  let enough!: () => void;
+  const done = new Promise<void>((r) => (enough = r));
+  const consumer = createConsumer(conn, {
+    groupId: `test.${run}.${randomUUID()}`,
+    topics: [t],
+    readCommitted: opts.readCommitted ?? true,
+    maxBatchRecords: 500,
+    logger: quiet,
+    eachBatch: (batch) => {
+      got.push(batch);
+      count += batch.values.length;
+      if (count >= n) enough();
+      return Promise.resolve();
+    },
+  });
+  await consumer.start();
+  const timer = setTimeout(enough, opts.ms ?? 20_000);
+  await done;
+  clearTimeout(timer);
+  await consumer.close();
+  return got;
+}
+
 /** Reads `topic` with a fresh group until `n` records came or `ms` passed; returns what came. */
 async function readAll(t: string, n: number, opts: { readCommitted?: boolean; ms?: number; groupId?: string } = {}): Promise<ConsumedRecord[]> {
   const got: ConsumedRecord[] = [];
@@ -151,6 +178,31 @@ describe("producer and consumer group on the shared broker", () => {
     const got = await readAll(t, 50_000, { ms: 60_000 });
     assert.equal(got.length, 50_000);
     assert.deepEqual(got.map((r) => Number(r.offset)), Array.from({ length: 50_000 }, (_, i) => i));
+  });
+
+  test("compressed batches (gzip, snappy, lz4) read back whole: keys, headers, timestamps, values", async () => {
+    for (const compression of ["gzip", "snappy", "lz4"] as const) {
+      const t = await topic(`compressed-${compression}`);
+      const producer = createProducer(conn, { logger: quiet, compression });
+      const records = Array.from({ length: 2000 }, (_, i) => ({
+        key: i % 3 === 0 ? null : `k${i}`,
+        value: Buffer.from(`${compression}-${i}-${"x".repeat(i % 50)}`),
+        headers: i % 2 === 0 ? { seq: String(i), h: "v" } : undefined,
+        timestampMs: 1_750_000_000_000 + i,
+      }));
+      assert.deepEqual(await producer.send(t, records), { delivered: 2000, shed: 0 });
+      await producer.close();
+      const batches = await readBatches(t, 2000);
+      const got = batches.flatMap((b) => b.records);
+      assert.deepEqual(batches.flatMap((b) => b.values.map((v) => v!.toString())), records.map((r) => r.value.toString()), `${compression}: values`);
+      assert.deepEqual(got.map((r) => Number(r.offset)), records.map((_, i) => i), `${compression}: offsets`);
+      for (const [i, r] of got.entries()) {
+        const sent = records[i]!;
+        assert.equal(r.key?.toString() ?? null, sent.key, `${compression}: key ${i}`);
+        assert.equal(r.timestampMs, sent.timestampMs, `${compression}: timestamp ${i}`);
+        assert.deepEqual(Object.fromEntries([...r.headers].map(([k, v]) => [k, v.toString()])), sent.headers ?? {}, `${compression}: headers ${i}`);
+      }
+    }
   });
 
   test("unkeyed records spread over the partitions rather than all landing on partition 0", async () => {
@@ -287,6 +339,103 @@ describe("transactions on the shared broker", () => {
     const out = await readAll(output, 20);
     assert.deepEqual(out.map((r) => r.value!.toString()), Array.from({ length: 20 }, (_, i) => `out-${i}`));
     assert.equal((await readAll(input, 1, { groupId, ms: 3000 })).length, 0, "input offsets committed with the output");
+  });
+
+  test("read_committed skips every aborted transaction, several of one producer among plain records; batches chain", async () => {
+    const t = await topic("tx-mixed");
+    const tx = createTransactionalProducer(conn, `test.${run}.tx-mixed`);
+    const plain = createProducer(conn, { logger: quiet });
+    const expected: string[] = [];
+    const all: string[] = [];
+    const txn = async (name: string, n: number, commit: boolean): Promise<void> => {
+      const open = await tx.begin();
+      const values = Array.from({ length: n }, (_, i) => `${name}-${i}`);
+      await open.send(t, values.map((v) => ({ value: Buffer.from(v) })));
+      if (commit) await open.commit();
+      else await open.abort();
+      all.push(...values);
+      if (commit) expected.push(...values);
+    };
+    const loose = async (name: string): Promise<void> => {
+      await plain.send(t, [{ value: Buffer.from(name) }]);
+      all.push(name);
+      expected.push(name);
+    };
+    await txn("c1", 30, true);
+    await txn("a1", 20, false);
+    await txn("a2", 25, false);
+    await loose("n1");
+    await txn("c2", 10, true);
+    await txn("a3", 40, false);
+    await loose("n2");
+    await txn("c3", 5, true);
+    await tx.close();
+    await plain.close();
+
+    const batches = await readBatches(t, expected.length);
+    assert.deepEqual(batches.flatMap((b) => b.values.map((v) => v!.toString())), expected);
+    assert.deepEqual(batches.flatMap((b) => b.records.map((r) => r.value!.toString())), expected);
+    assert.equal(batches[0]!.startOffset, 0);
+    for (let i = 1; i < batches.length; i++) assert.equal(batches[i]!.startOffset, batches[i - 1]!.nextOffset, "each batch starts where the previous ended");
+    // The last commit marker is the last record of the log: the position ends after it.
+    assert.equal(batches.at(-1)!.nextOffset, Number((await admin.endOffsets(t))[0]));
+    const uncommitted = await readBatches(t, all.length, { readCommitted: false });
+    assert.deepEqual(uncommitted.flatMap((b) => b.values.map((v) => v!.toString())), all);
+  });
+
+  test("a transactional id restarted after kill -9 fences its zombie; the killed transaction never shows", { timeout: 60_000 }, async () => {
+    const t = await topic("tx-restart");
+    const id = `test.${run}.tx-restart`;
+    const script = join(tmpdir(), `stoq-tx-restart-${run}.mts`);
+    writeFileSync(
+      script,
+      `import { createTransactionalProducer } from ${JSON.stringify(join(REPO_ROOT, "lib/src/kafka.ts"))};
+       const producer = createTransactionalProducer(${JSON.stringify(conn)}, ${JSON.stringify(id)});
+       const first = await producer.begin();
+       await first.send(${JSON.stringify(t)}, [{ value: Buffer.from("committed-before") }]);
+       await first.commit();
+       const open = await producer.begin();
+       await open.send(${JSON.stringify(t)}, Array.from({ length: 50 }, (_, i) => ({ value: Buffer.from("killed-" + i) })));
+       console.log("open");
+       setInterval(() => undefined, 1000);`,
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = once(child, "exit");
+    while (!out.includes("open")) {
+      const early = await Promise.race([once(child.stdout, "data").then(() => null), exited]);
+      assert.equal(early, null, "the child died before its transaction was open");
+    }
+    child.kill("SIGKILL");
+    await exited;
+    rmSync(script, { force: true });
+
+    // The same id again: InitProducerId bumps the epoch and the broker aborts the killed transaction at
+    // once; with a stale producer epoch it would answer PRODUCER_FENCED and this begin() would fail.
+    const restarted = createTransactionalProducer(conn, id);
+    const started = Date.now();
+    const tx = await restarted.begin();
+    await tx.send(t, [{ value: Buffer.from("after-restart") }]);
+    await tx.commit();
+    const visibleAfterMs = Date.now() - started;
+
+    // A zombie (still running, same id, older epoch) is fenced by the newer incarnation.
+    const zombieTx = await restarted.begin();
+    await zombieTx.send(t, [{ value: Buffer.from("zombie") }]);
+    const newer = createTransactionalProducer(conn, id);
+    const newerTx = await newer.begin();
+    await newerTx.send(t, [{ value: Buffer.from("newer") }]);
+    await newerTx.commit();
+    await assert.rejects(zombieTx.commit(), (e: unknown) => e instanceof StoqError && e.code === "KAFKA_TRANSACTION_FATAL");
+    await restarted.close();
+    await newer.close();
+
+    const got = await readAll(t, 3, { ms: 5000 });
+    assert.deepEqual(got.map((r) => r.value!.toString()), ["committed-before", "after-restart", "newer"]);
+    assert.ok(visibleAfterMs < 4000, `the restarted id committed in ${visibleAfterMs} ms, without waiting out the transaction timeout`);
+    const raw = await readAll(t, 54, { readCommitted: false, ms: 5000 });
+    assert.equal(raw.filter((r) => r.value!.toString().startsWith("killed-")).length, 50, "the killed records are in the log, aborted");
   });
 });
 
