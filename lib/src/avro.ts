@@ -155,12 +155,14 @@ function parseType(schema: avro.Schema): avro.Type {
 
 interface Current {
   readonly type: avro.Type;
+  readonly schema: avro.Schema;
   readonly header: Buffer;
 }
 
 interface Writer {
   readonly name: RecordName;
   readonly version: string;
+  readonly type: avro.Type;
   readonly reader: avro.Type;
   /** null when the writer schema is the current one: no resolution needed. */
   readonly resolver: ReturnType<avro.Type["createResolver"]> | null;
@@ -242,7 +244,7 @@ export class AvroCodec {
     const schema = readSchema(`${dir}/${name}.avsc`);
     const type = parseType(schema);
     const header = headerFor(schema);
-    this.current.set(name, { type, header });
+    this.current.set(name, { type, schema, header });
     const hdir = `${dir}/history/${name}`;
     const files = existsSync(hdir) ? readdirSync(hdir).filter((f) => /^v\d+\.avsc$/.test(f)) : [];
     const versions = files.map((f) => f.replace(".avsc", "")).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
@@ -262,8 +264,9 @@ export class AvroCodec {
         if (same.name !== name) throw new Error(`schemas ${same.name} and ${name} have the same fingerprint`);
         continue; // a released version identical to the current schema
       }
-      const resolver = w.header.equals(header) ? null : type.createResolver(parseType(w.schema));
-      bucket.push({ name, version: w.version, reader: type, resolver, fpHigh: hi });
+      const writerType = w.header.equals(header) ? type : parseType(w.schema);
+      const resolver = writerType === type ? null : type.createResolver(writerType);
+      bucket.push({ name, version: w.version, type: writerType, reader: type, resolver, fpHigh: hi });
       this.writers.set(lo, bucket);
     }
   }
@@ -308,6 +311,37 @@ export class AvroCodec {
   }
 
   decode(buf: Buffer): { name: RecordName; value: unknown } {
+    const writer = this.writerOf(buf);
+    return { name: writer.name, value: this.body(buf, writer, writer.reader, writer.resolver) };
+  }
+
+  decodeAs<T>(name: RecordName, buf: Buffer): T {
+    const { name: got, value } = this.decode(buf);
+    if (got !== name) throw undecodable(`expected a ${name} record, got a ${got}`);
+    return value as T;
+  }
+
+  /**
+   * A decoder of `name` records (any known version) that builds only `fields` of the current schema and
+   * skips the rest of each body: for consumers that read a few fields of many records. The result has
+   * only those properties; it throws as decodeAs does.
+   */
+  projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer) => T {
+    const schema = this.entry(name).schema as { fields: { name: string }[] };
+    const unknown = fields.filter((f) => !schema.fields.some((x) => x.name === f));
+    if (unknown.length > 0) throw new StoqError("SCHEMA_UNKNOWN", `${name} has no field ${unknown.join(", ")}`);
+    const reader = parseType({ ...schema, fields: schema.fields.filter((f) => fields.includes(f.name)) } as avro.Schema);
+    const resolvers = new Map<Writer, ReturnType<avro.Type["createResolver"]>>();
+    for (const bucket of this.writers.values()) for (const w of bucket) if (w.name === name) resolvers.set(w, reader.createResolver(w.type));
+    return (buf) => {
+      const writer = this.writerOf(buf);
+      const resolver = resolvers.get(writer);
+      if (resolver === undefined) throw undecodable(`expected a ${name} record, got a ${writer.name}`);
+      return this.body(buf, writer, reader, resolver) as T;
+    };
+  }
+
+  private writerOf(buf: Buffer): Writer {
     if (buf.length < HEADER_SIZE) throw undecodable(`record of ${buf.length} bytes is shorter than the 10-byte header`);
     if (buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) {
       throw undecodable(`bad magic ${buf.subarray(0, 2).toString("hex")}: expected c301 (Avro single-object encoding)`);
@@ -316,9 +350,13 @@ export class AvroCodec {
     if (writer === undefined) {
       throw undecodable(`unknown schema fingerprint ${buf.subarray(2, HEADER_SIZE).toString("hex")}: not a schema in schemas/`);
     }
+    return writer;
+  }
+
+  private body(buf: Buffer, writer: Writer, reader: avro.Type, resolver: ReturnType<avro.Type["createResolver"]> | null): unknown {
     let result: { value: unknown; offset: number };
     try {
-      result = writer.reader.decode(buf, HEADER_SIZE, writer.resolver ?? undefined);
+      result = reader.decode(buf, HEADER_SIZE, resolver ?? undefined);
     } catch (e) {
       throw undecodable(`${writer.name} (${writer.version}) body is malformed: ${(e as Error).message}`, e);
     }
@@ -326,13 +364,7 @@ export class AvroCodec {
     if (result.offset !== buf.length) {
       throw undecodable(`${writer.name} (${writer.version}) record has ${buf.length - result.offset} trailing bytes`);
     }
-    return { name: writer.name, value: result.value };
-  }
-
-  decodeAs<T>(name: RecordName, buf: Buffer): T {
-    const { name: got, value } = this.decode(buf);
-    if (got !== name) throw undecodable(`expected a ${name} record, got a ${got}`);
-    return value as T;
+    return result.value;
   }
 
   /** The name of the record in `buf` from its header alone; null when the header names no known schema. */
@@ -368,6 +400,11 @@ export function decode(buf: Buffer): { name: RecordName; value: unknown } {
 /** Decodes and checks the record is a `name`; anything else is RECORD_UNDECODABLE. */
 export function decodeAs<T>(name: RecordName, buf: Buffer): T {
   return CODEC.decodeAs<T>(name, buf);
+}
+
+/** See AvroCodec.projection: a decoder that builds only `fields` of `name` records. */
+export function projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer) => T {
+  return CODEC.projection<T>(name, fields);
 }
 
 /** The name of the record in `buf` from its header alone (e.g. to route a DLQ entry); null if unknown. */

@@ -18,6 +18,7 @@ import {
   encode,
   modelUpdateSigningPayload,
   openModelUpdate,
+  projection,
   recordNameOf,
   schemaVersions,
   singleObjectHeader,
@@ -732,4 +733,18 @@ test("a ModelUpdate signature covers every field and the writer schema, and veri
   const tampered = encode("ModelUpdate", { ...unsigned, threshold: unsigned.threshold + 1, signature });
   const t = openModelUpdate(tampered);
   assert.ok(!verify(null, t.payload, publicKey, t.update.signature));
+});
+
+test("a projection decodes only the fields asked for, from any record of that name, and refuses others", () => {
+  const fields = ["event_time_us", "qname", "is_response", "response_time_us"];
+  const project = projection<Partial<RecordMap["DnsEvent"]>>("DnsEvent", fields);
+  for (const ev of SAMPLES.DnsEvent) {
+    const full = decodeAs<RecordMap["DnsEvent"]>("DnsEvent", encode("DnsEvent", ev));
+    assert.deepEqual(project(encode("DnsEvent", ev)), Object.fromEntries(fields.map((f) => [f, full[f as keyof typeof full]])));
+  }
+  assertCode(() => project(encode("FlowRecord", SAMPLES.FlowRecord[0])), "RECORD_UNDECODABLE", /expected a DnsEvent record, got a FlowRecord/);
+  const good = encode("DnsEvent", SAMPLES.DnsEvent[0]);
+  assertCode(() => project(good.subarray(0, good.length - 3)), "RECORD_UNDECODABLE");
+  assertCode(() => project(Buffer.concat([good, Buffer.from([0])])), "RECORD_UNDECODABLE", /trailing/);
+  assertCode(() => projection("DnsEvent", ["qname", "no_such_field"]), "SCHEMA_UNKNOWN", /no_such_field/);
 });
