@@ -2,7 +2,7 @@
 // its own task, and commits in one Kafka transaction the aggregates, the changelog and the consumer
 // offsets (exactly once; see task.ts for the recovery contract). Start-up wiring calls createAggregator.
 import { randomUUID } from "node:crypto";
-import { decodeAs, encode, type DnsEvent, type FlowRecord, type WindowAggregate } from "../../../lib/src/avro.js";
+import { encode, projection, type DnsEvent, type FlowRecord, type WindowAggregate } from "../../../lib/src/avro.js";
 import { withDeadLetter } from "../../../lib/src/dead-letter.js";
 import { StoqError } from "../../../lib/src/errors.js";
 import {
@@ -50,7 +50,7 @@ export interface AggregatorDeps {
   readonly groupId?: string;
   /** Stable across restarts of this instance: the transactional id derives from it, fencing a zombie. */
   readonly instance: string;
-  /** Default `<group>-<instance>-<pid>-<start time>`: see createAggregator. */
+  /** Default `<group>-<instance>`: see createAggregator. */
   readonly transactionalId?: string;
   readonly topics?: AggregatorTopics;
   readonly statePartitions?: number;
@@ -78,14 +78,44 @@ export interface Aggregator {
   stats(): AggregatorStats;
 }
 
+/**
+ * The fields of the input records the window core reads (task.ts, partition-aggregation.ts); decoding
+ * skips the others. aggregator.test.ts checks the lists against what ingestion reads.
+ */
+export const DNS_FIELDS = ["event_time_us", "node", "is_response", "src_addr", "dst_addr", "qname", "registered_domain", "rcode", "query_size", "response_size", "response_time_us"] as const;
+export const FLOW_FIELDS = [
+  "node",
+  "protocol",
+  "src_addr",
+  "dst_addr",
+  "src_port",
+  "dst_port",
+  "first_seen_us",
+  "last_seen_us",
+  "packets_fwd",
+  "packets_rev",
+  "bytes_fwd",
+  "bytes_rev",
+  "size_sum",
+  "size_sumsq",
+  "iat_sum_us",
+  "iat_sumsq_us2",
+  "iat_min_us",
+  "iat_max_us",
+  "rst_count",
+  "end_reason",
+  "community_id",
+] as const;
+const decodeDns = projection<DnsEvent>("DnsEvent", DNS_FIELDS);
+const decodeFlow = projection<FlowRecord>("FlowRecord", FLOW_FIELDS);
+
 // The Kafka module sends Buffer values only; an empty value marks a deleted changelog key.
 const DELETED = Buffer.alloc(0);
 
 /**
- * The transactional id is per process incarnation for now: lib/src/kafka.ts initialises a transactional
- * producer with producer id 0 rather than -1, which the broker fences when a stable id comes back after
- * a crash. A killed incarnation's open transaction is then aborted by the broker's transaction timeout
- * (readers wait for it) instead of at once by fencing; with that fixed, `<group>-<instance>` is the id.
+ * The transactional id is `<group>-<instance>`, stable across restarts: a restarted instance fences its
+ * previous incarnation (a zombie's commits fail) and the broker aborts that one's open transaction at
+ * once, so the changelog restore does not wait for the transaction timeout.
  */
 export function createAggregator(deps: AggregatorDeps): Aggregator {
   const settings = deps.settings;
@@ -96,11 +126,15 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   const keyTables = createKeyTables(settings.bounds);
   const tasks = new Map<string, Task<ConsumedBatch>>();
   const touched = new Set<Task<ConsumedBatch>>();
-  const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}-${process.pid}-${Date.now().toString(36)}`);
+  const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}`);
   const dlqProducer = createProducer(deps.kafka, { logger: log });
   let tx: KafkaTransaction | null = null;
+  // Work since the last commit: the tasks it touched and the aggregates it emitted. The transaction is
+  // opened and written at commit time, so a batch costs no round trip to the broker.
+  let txPending = false;
   let txStarted = 0;
   let txRows: WindowAggregate[] = [];
+  let txOut: ProduceRecord[] = [];
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
   let consumer: KafkaConsumer | null = null;
@@ -131,17 +165,12 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     throw new StoqError("RECORD_INVALID", `aggregator got a batch from ${topic}, which it does not consume`);
   }
 
-  async function ensureTx(): Promise<KafkaTransaction> {
-    if (tx === null) {
-      tx = await txProducer.begin();
-      txStarted = Date.now();
-    }
-    return tx;
-  }
-
   async function commit(): Promise<void> {
-    if (tx === null) return;
+    if (!txPending) return;
     const started = process.hrtime.bigint();
+    tx = await txProducer.begin();
+    await sendSliced(tx, topics.aggregates, txOut);
+    txOut = [];
     const state: ProduceRecord[] = [];
     for (const task of touched) {
       const cp = task.checkpoint();
@@ -153,6 +182,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     await sendSliced(tx, topics.state, state);
     await tx.commit();
     tx = null;
+    txPending = false;
     transactions++;
     m.transactions.inc();
     m.checkpointSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -258,19 +288,17 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     return out;
   }
 
-  async function handle(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly bigint[]): Promise<void> {
+  async function handle(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly number[]): Promise<void> {
     const name = `${batch.topic}/${batch.partition}`;
     let task = tasks.get(name);
-    const first = batch.records[0];
     // A batch that does not continue where the task stopped means the partition was elsewhere (or the
     // consumer went back to the committed offset): rebuild from the changelog.
-    if (task === undefined || (first !== undefined && Number(first.offset) !== task.position)) task = await openTask(batch.topic, batch.partition);
+    if (task === undefined || batch.startOffset !== task.position) task = await openTask(batch.topic, batch.partition);
     const overflowBefore = keyTables.map((k) => k?.overflows ?? 0);
     const skippedBefore = task.skippedOnReplay;
     const lateBefore = task.agg.lateTotal;
-    const input = values.map((value, i) => ({ offset: Number(offsets[i] ?? 0), value }));
-    const tail = batch.records.at(-1);
-    const emissions = task.ingest(input, batch, tail === undefined ? undefined : Number(tail.offset) + 1);
+    const input = values.map((value, i) => ({ offset: offsets[i] ?? 0, value }));
+    const emissions = task.ingest(input, batch, batch.nextOffset);
     records += input.length;
     m.records.inc({ stream: task.stream }, input.length - (task.skippedOnReplay - skippedBefore));
     m.replaySkipped.inc({ stream: task.stream }, task.skippedOnReplay - skippedBefore);
@@ -279,35 +307,60 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       const d = (k?.overflows ?? 0) - (overflowBefore[i] ?? 0);
       if (d > 0) m.keyOverflow.inc({ dimension: DIMENSIONS[i] ?? "global" }, d);
     });
-    const t = await ensureTx();
+    if (!txPending) {
+      txPending = true;
+      txStarted = Date.now();
+    }
     touched.add(task);
-    await sendSliced(t, topics.aggregates, toRecords(emissions, task.stream));
+    for (const r of toRecords(emissions, task.stream)) txOut.push(r);
     if (Date.now() - txStarted >= settings.commitIntervalMs) await commit();
   }
 
-  const eachBatch = withDeadLetter<DnsEvent | FlowRecord>({
-    decode: (value, record) => (record.topic === topics.dns ? decodeAs<DnsEvent>("DnsEvent", value) : decodeAs<FlowRecord>("FlowRecord", value)),
+  const decodeValue = (topic: string, value: Buffer): DnsEvent | FlowRecord => (topic === topics.dns ? decodeDns(value) : decodeFlow(value));
+
+  function handleInOrder(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly number[]): Promise<void> {
+    return serial(async () => {
+      try {
+        await handle(batch, values, offsets);
+      } catch (error) {
+        // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
+        // and let a restart rebuild from the changelog and the committed offsets.
+        await tx?.abort().catch(() => undefined);
+        tx = null;
+        throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator batch ${batch.topic}/${batch.partition} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    });
+  }
+
+  const withDlq = withDeadLetter<DnsEvent | FlowRecord>({
+    decode: (value, record) => decodeValue(record.topic, value),
     handle: (good, batch) =>
-      serial(async () => {
-        try {
-          await handle(
-            batch,
-            good.map((g) => g.value),
-            good.map((g) => g.record.offset),
-          );
-        } catch (error) {
-          // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
-          // and let a restart rebuild from the changelog and the committed offsets.
-          await tx?.abort().catch(() => undefined);
-          tx = null;
-          throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator batch ${batch.topic}/${batch.partition} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-        }
-      }),
+      handleInOrder(
+        batch,
+        good.map((g) => g.value),
+        good.map((g) => Number(g.record.offset)),
+      ),
     producer: dlqProducer,
     service: "aggregator",
     dlqTopic: topics.dlq,
     logger: log,
   });
+
+  // Values are decoded straight from the fetched bytes; a batch with a record that does not decode goes
+  // the dead-letter way, which builds the full records.
+  async function eachBatch(batch: ConsumedBatch): Promise<void> {
+    const values = new Array<DnsEvent | FlowRecord>(batch.values.length);
+    try {
+      for (let i = 0; i < values.length; i++) {
+        const v = batch.values[i];
+        if (v == null) throw new StoqError("RECORD_UNDECODABLE", "tombstone");
+        values[i] = decodeValue(batch.topic, v);
+      }
+    } catch {
+      return withDlq(batch);
+    }
+    return handleInOrder(batch, values, batch.offsets);
+  }
 
   function fail(error: unknown): void {
     log.fatal({ err: error instanceof Error ? error.message : String(error) }, "aggregator: transaction failed; stopping so a restart recovers from the changelog");
@@ -344,7 +397,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       // Commit even when no batch arrives, so outputs never wait on traffic.
       timer = setInterval(() => {
         serial(async () => {
-          if (tx !== null && Date.now() - txStarted >= settings.commitIntervalMs) await commit();
+          if (txPending && Date.now() - txStarted >= settings.commitIntervalMs) await commit();
         }).catch(fail);
       }, settings.commitIntervalMs);
       timer.unref();

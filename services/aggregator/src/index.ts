@@ -22,11 +22,8 @@ export async function startAggregator(ctx: ServiceContext): Promise<RunningServi
     topK: config.aggregator.top_k,
   });
   const instance = config.aggregator.instance ?? ctx.node;
-  // One transactional id per process incarnation, as the kill -9 test runs it: the Kafka module starts
-  // transactional producers at epoch 0, which the broker fences when a crashed id comes back
-  // (docs/aggregator.md, Limits). Exactly-once holds through the changelog and offsets committed in
-  // each transaction; a killed incarnation's open transaction is aborted by the broker's timeout.
-  const aggregator = createAggregator({ kafka: ctx.kafka, settings, instance, transactionalId: `stoq-aggregator-${instance}-${process.pid}`, log });
+  // The transactional id derives from the instance, so a restart fences the previous incarnation.
+  const aggregator = createAggregator({ kafka: ctx.kafka, settings, instance, log });
   const redis = ctx.redis();
   const sink = createRedisSink({
     kafka: ctx.kafka,

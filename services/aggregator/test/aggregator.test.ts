@@ -8,6 +8,10 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { decodeAs, encode, type WindowAggregate } from "../../../lib/src/avro.js";
 import { createAdmin, createConsumer, createProducer } from "../../../lib/src/kafka.js";
+import { DNS_FIELDS, FLOW_FIELDS } from "../src/aggregator.js";
+import { createKeyTables } from "../src/bounds.js";
+import { aggregatorSettings } from "../src/settings.js";
+import { Task } from "../src/task.js";
 import { dnsEvent, flowRecord } from "./records.js";
 
 const kafka = { brokers: ["127.0.0.1:9092"], clientId: "aggregator-test" };
@@ -248,4 +252,33 @@ test("two instances in one group split the partitions and publish what one insta
   await Promise.all([stop(a, "SIGTERM"), stop(b, "SIGTERM")]);
   assert.ok(tasksA > 0 && tasksB > 0, `both instances own partitions (${tasksA}, ${tasksB})`);
   assertSameAggregates(view, reference, "two instances", copy);
+});
+
+test("the decoded fields are every field ingestion reads", () => {
+  // Records that take every branch: queries and responses, NXDOMAIN, keys past the bounds (overflow),
+  // flows with and without a community id, late records.
+  const settings = aggregatorSettings({ windowSizes: ["1s", "10s"], maxDomainsTracked: 2, concurrentFlowsLimit: 2, allowedLatenessMs: 1000 });
+  const read = new Set<string>();
+  const watch = <T extends object>(value: T): T =>
+    new Proxy(value, {
+      get(target, key, receiver) {
+        if (typeof key === "string") read.add(key);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+  const dns = Array.from({ length: 40 }, (_, i) =>
+    dnsEvent({ t: T0 + i * 100 - (i % 7 === 6 ? 3000 : 0), is_response: i % 2 === 1, rcode: i % 3 === 0 ? 3 : 0, response_time_us: i % 2 === 1 ? 100 + i : null, response_size: i % 2 === 1 ? 90 : null, qname: `q${i}.d${i}.com`, registered_domain: `d${i}.com`, src_addr: `198.18.0.${i}` }),
+  );
+  const flows = Array.from({ length: 40 }, (_, i) =>
+    flowRecord({ t: T0 + i * 100 - (i % 7 === 6 ? 3000 : 0), sizes: i % 5 === 0 ? [] : [60, 1500, 40 + i], community_id: i % 2 === 0 ? `1:${i}` : null, end_reason: i % 3 === 0 ? "rst" : "fin", rst_count: i % 4 === 0 ? 1 : 0, src_addr: `198.18.0.${i}` }),
+  );
+  for (const [stream, records, fields] of [["dns", dns, DNS_FIELDS], ["flow", flows, FLOW_FIELDS]] as const) {
+    read.clear();
+    const task = new Task<number>(`t/${stream}`, stream, settings, createKeyTables(settings.bounds));
+    task.ingest(records.map((r, i) => ({ offset: i, value: watch(r) })), 0);
+    task.advanceTo(T0 + 60_000);
+    const missing = [...read].filter((k) => !(fields as readonly string[]).includes(k));
+    assert.deepEqual(missing, [], `${stream}: ingestion reads fields the aggregator does not decode`);
+    task.dispose();
+  }
 });
