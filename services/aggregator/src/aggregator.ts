@@ -129,6 +129,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   const txProducer = createTransactionalProducer(deps.kafka, deps.transactionalId ?? `${groupId}-${deps.instance}`);
   const dlqProducer = createProducer(deps.kafka, { logger: log });
   let tx: KafkaTransaction | null = null;
+  let committing: Promise<void> | null = null;
   // Work since the last commit: the tasks it touched and the aggregates it emitted. The transaction is
   // opened and written at commit time, so a batch costs no round trip to the broker.
   let txPending = false;
@@ -165,31 +166,66 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     throw new StoqError("RECORD_INVALID", `aggregator got a batch from ${topic}, which it does not consume`);
   }
 
-  async function commit(): Promise<void> {
-    if (!txPending) return;
-    const started = process.hrtime.bigint();
-    tx = await txProducer.begin();
-    await sendSliced(tx, topics.aggregates, txOut);
-    txOut = [];
+  /**
+   * Captures everything since the last commit (aggregates, changelog, offsets: one consistent cut) and
+   * commits it in a transaction that runs while the next batches are ingested; transactions stay one at
+   * a time. Resolves when this one is committed.
+   */
+  function commit(): Promise<void> {
+    if (!txPending) return committing ?? Promise.resolve();
+    const out = txOut;
+    const rows = txRows;
     const state: ProduceRecord[] = [];
+    const offsets: ConsumedBatch[] = [];
     for (const task of touched) {
       const cp = task.checkpoint();
       const partition = partitionOfTask(task.name, statePartitions);
       for (const s of cp.state) state.push({ key: s.key, value: s.value ?? DELETED, partition });
-      if (cp.commitAfter !== null) await tx.sendOffsets(cp.commitAfter);
+      if (cp.commitAfter !== null) offsets.push(cp.commitAfter);
     }
     touched.clear();
-    await sendSliced(tx, topics.state, state);
-    await tx.commit();
-    tx = null;
-    txPending = false;
-    transactions++;
-    m.transactions.inc();
-    m.checkpointSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    const rows = txRows;
+    txOut = [];
     txRows = [];
-    deps.onCommitted?.(rows);
-    refreshGauges();
+    txPending = false;
+    const previous = committing;
+    const done = (async () => {
+      await previous;
+      const started = process.hrtime.bigint();
+      try {
+        tx = await txProducer.begin();
+        await sendSliced(tx, topics.aggregates, out);
+        for (const batch of offsets) await tx.sendOffsets(batch);
+        await sendSliced(tx, topics.state, state);
+        await tx.commit();
+        tx = null;
+      } catch (error) {
+        // The tasks have moved past what is committed: stop, and let a restart rebuild from the
+        // changelog and the committed offsets.
+        await tx?.abort().catch(() => undefined);
+        tx = null;
+        throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator commit failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+      transactions++;
+      m.transactions.inc();
+      m.checkpointSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      deps.onCommitted?.(rows);
+      refreshGauges();
+    })();
+    committing = done;
+    done.then(
+      () => {
+        if (committing === done) committing = null;
+      },
+      (error: unknown) => fail(error),
+    );
+    return done;
+  }
+
+  /** Starts a commit when the interval is up; waits only for an earlier one still in flight. */
+  async function commitIfDue(): Promise<void> {
+    if (!txPending || Date.now() - txStarted < settings.commitIntervalMs) return;
+    if (committing !== null) await committing;
+    void commit().catch(() => undefined);
   }
 
   function refreshGauges(): void {
@@ -313,7 +349,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     }
     touched.add(task);
     for (const r of toRecords(emissions, task.stream)) txOut.push(r);
-    if (Date.now() - txStarted >= settings.commitIntervalMs) await commit();
+    await commitIfDue();
   }
 
   const decodeValue = (topic: string, value: Buffer): DnsEvent | FlowRecord => (topic === topics.dns ? decodeDns(value) : decodeFlow(value));
@@ -324,9 +360,8 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
         await handle(batch, values, offsets);
       } catch (error) {
         // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
-        // and let a restart rebuild from the changelog and the committed offsets.
-        await tx?.abort().catch(() => undefined);
-        tx = null;
+        // and let a restart rebuild from the changelog and the committed offsets (a transaction in
+        // flight holds an earlier consistent cut and may still commit).
         throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator batch ${batch.topic}/${batch.partition} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
     });
@@ -397,7 +432,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       // Commit even when no batch arrives, so outputs never wait on traffic.
       timer = setInterval(() => {
         serial(async () => {
-          if (txPending && Date.now() - txStarted >= settings.commitIntervalMs) await commit();
+          await commitIfDue();
         }).catch(fail);
       }, settings.commitIntervalMs);
       timer.unref();
