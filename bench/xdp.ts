@@ -8,8 +8,9 @@
 //   dns_query               a 29-byte name, enforce mode, the shipped 16-input 32-hidden model
 //                           (models/dns-query.json), from a source with state
 //   dns_query_long          a 200-byte tunnel-style name, same model
-//   dns_query_ngram         dns_query's name with the shipped model plus a 4096-row n-gram table (27
-//                           trigrams, 4 words of 8 hidden units per row); dns_query_long_ngram likewise
+//   dns_query_no_table      dns_query's name with the shipped model's dense part only (no n-gram table)
+//   dns_query_table         ... with its n-gram table (the shipped one, or a 4096-row one if it has none):
+//                           27 trigrams, ceil(n_hidden / 8) words per row; the _long_ variants likewise
 //   dns_response            an answer to a known client (state update, the message copied to user space)
 //   tcp_data                a data segment of an established flow
 //   new_flow_random_source  a TCP SYN from a new source every run: a wrapper (bpf/bench_rotate.bpf.c) bumps
@@ -155,20 +156,25 @@ const longName = [tunnelLabel(1), tunnelLabel(2), tunnelLabel(3), "abcdefgh", "t
 await testRunCase("dns_query_long", query(longName));
 
 {
-  // The shipped model with a table, written by the collector's protocol; the shipped one back after.
+  // The shipped model without and with an n-gram table, written by the collector's protocol; the shipped
+  // one back after.
   let s = 12345;
-  const ngram = Int8Array.from({ length: 4096 * model.nHidden }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24) - 128);
-  const withTable = { ...model, version: model.version + 1n, ngramBits: 12, ngramShift: 4, ngram };
+  const synthetic = Int8Array.from({ length: 4096 * model.nHidden }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24) - 128);
+  const dense = { ...model, version: model.version + 1n, ngramBits: 0, ngramShift: 0, ngram: new Int8Array(0) };
+  const table = model.ngramBits > 0 ? { ...model, version: model.version + 2n } : { ...dense, version: model.version + 2n, ngramBits: 12, ngramShift: 4, ngram: synthetic };
   const install = (m: typeof model): void => {
     const rows = encodeNgramRows(m);
     stoq.map("stoq_models").update(u32(0), encodeModel({ ...m, version: 0n }));
     if (rows.length > 0) stoq.map("stoq_ngrams").updateBatch(ngramKeys(0, rows.length), rows);
     stoq.map("stoq_models").update(u32(0), encodeModel(m));
   };
-  install(withTable);
-  await testRunCase("dns_query_ngram", query("login.secure-mail-example.com"));
-  await testRunCase("dns_query_long_ngram", query(longName));
-  install({ ...model, version: model.version + 2n });
+  install(dense);
+  await testRunCase("dns_query_no_table", query("login.secure-mail-example.com"));
+  await testRunCase("dns_query_long_no_table", query(longName));
+  install(table);
+  await testRunCase("dns_query_table", query("login.secure-mail-example.com"));
+  await testRunCase("dns_query_long_table", query(longName));
+  install({ ...model, version: model.version + 3n });
 }
 
 await testRunCase(
