@@ -190,6 +190,8 @@ async function childKafka(topic: string, records: number): Promise<Record<string
   const run = randomUUID().slice(0, 8);
   let firstAt = 0;
   let doneAt = 0;
+  let cpuAtJoin: NodeJS.CpuUsage | null = null;
+  let cpuSeconds = 0;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   const agg = createAggregator({
@@ -206,6 +208,8 @@ async function childKafka(topic: string, records: number): Promise<Record<string
       if (firstAt === 0 && st.records > 0) firstAt = performance.now();
       if (st.records >= records && doneAt === 0) {
         doneAt = performance.now();
+        const cpu = process.cpuUsage(cpuAtJoin ?? undefined);
+        cpuSeconds = (cpu.user + cpu.system) / 1e6;
         resolveDone();
       }
     },
@@ -213,11 +217,13 @@ async function childKafka(topic: string, records: number): Promise<Record<string
   const t0 = performance.now();
   await agg.start();
   const joinedAt = performance.now();
+  // CPU time besides wall time: on a shared core the wall time also counts other processes' slices.
+  cpuAtJoin = process.cpuUsage();
   await Promise.race([done, agg.stopped.then(() => Promise.reject(new Error("the aggregator stopped before the end of the topic")))]);
   await agg.close();
   const st = agg.stats();
   // Like ConsumerPerformance's fetch.nMsg.sec: from the group join to the last record, join excluded.
-  return { records: st.records, seconds: (doneAt - joinedAt) / 1000, join_ms: joinedAt - t0, transactions: st.transactions, restores: st.restores };
+  return { records: st.records, seconds: (doneAt - joinedAt) / 1000, cpu_seconds: cpuSeconds, per_cpu_s: st.records / cpuSeconds, join_ms: joinedAt - t0, transactions: st.transactions, restores: st.restores };
 }
 
 /**
