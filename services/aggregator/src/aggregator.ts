@@ -130,6 +130,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   const dlqProducer = createProducer(deps.kafka, { logger: log });
   let tx: KafkaTransaction | null = null;
   let committing: Promise<void> | null = null;
+  let closing = false;
   // Work since the last commit: the tasks it touched and the aggregates it emitted. The transaction is
   // opened and written at commit time, so a batch costs no round trip to the broker.
   let txPending = false;
@@ -384,6 +385,8 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   // Values are decoded straight from the fetched bytes; a batch with a record that does not decode goes
   // the dead-letter way, which builds the full records.
   async function eachBatch(batch: ConsumedBatch): Promise<void> {
+    // Closing: what is fetched now is left for the next owner (its offsets are not committed).
+    if (closing) return;
     const values = new Array<DnsEvent | FlowRecord>(batch.values.length);
     try {
       for (let i = 0; i < values.length; i++) {
@@ -439,8 +442,10 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     },
     async close() {
       if (timer !== null) clearInterval(timer);
-      await consumer?.close();
+      closing = true;
+      // The last transaction commits offsets as a member of the group, so it goes before leaving.
       await serial(commit).catch(fail);
+      await consumer?.close();
       await txProducer.close();
       await dlqProducer.close();
       for (const t of tasks.values()) t.dispose();

@@ -185,7 +185,9 @@ function startInstance(topics: object, group: string, instance: string): Child {
 async function stop(c: Child, signal: NodeJS.Signals): Promise<void> {
   live.delete(c);
   c.proc.kill(signal);
-  await c.exited;
+  const code = await c.exited;
+  // The child exits 3 when its aggregator stops on an error, e.g. a last commit refused after leaving the group.
+  if (signal === "SIGTERM") assert.equal(code, 0, "SIGTERM closes the aggregator cleanly");
 }
 
 function comparable(v: View, from: Inputs): Map<string, unknown> {
