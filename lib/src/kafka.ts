@@ -575,7 +575,8 @@ interface ProtocolReader {
   skip(n: number): void;
 }
 
-// Fetch v17 (Kafka 3.9+) as the client sends it, with the response's records left as bytes.
+// Fetch v17, as the client sends it to the stack's Kafka 4.3 (a broker without v17 answers
+// UNSUPPORTED_VERSION), with the response's records left as bytes.
 function parseFetchV17(_correlationId: number, apiKey: number, apiVersion: number, reader: ProtocolReader): FetchResponse {
   const errors: [string, [number, null]][] = [];
   reader.readInt32(); // throttle_time_ms
