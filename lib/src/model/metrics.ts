@@ -21,14 +21,16 @@ export function rocAuc(pos: ArrayLike<number>, neg: ArrayLike<number>): number {
 
 /**
  * The TPR of the best threshold whose FPR is at most `fpr`: a score counts as positive when it is above
- * `above`, the (floor(fpr · n) + 1)-th highest negative score (-Infinity when fpr · n >= n).
+ * `above`, the (floor(fpr · n) + 1)-th highest negative score (-Infinity when fpr · n >= n). NaN without
+ * positives or negatives.
  */
 export function tprAtFpr(pos: ArrayLike<number>, neg: ArrayLike<number>, fpr: number): { tpr: number; above: number } {
   const sortedNeg = Array.from(neg).sort((a, b) => b - a);
   const above = sortedNeg[Math.floor(fpr * sortedNeg.length)] ?? -Infinity;
   let tp = 0;
   for (let i = 0; i < pos.length; i++) if (pos[i]! > above) tp++;
-  return { tpr: pos.length === 0 ? NaN : tp / pos.length, above };
+  // Without negatives there is no FPR to hold: NaN, not a perfect score.
+  return { tpr: pos.length === 0 || sortedNeg.length === 0 ? NaN : tp / pos.length, above };
 }
 
 export interface Confusion {

@@ -19,6 +19,7 @@ test("TPR at FPR: at most floor(fpr · n) negatives above the bound", () => {
   // fpr 1e-2: ten negatives: bound = 989; above: 999, 998.5, 998, 990
   assert.equal(tprAtFpr(pos, neg, 1e-2).tpr, 4 / 5);
   assert.equal(tprAtFpr(pos, neg, 1).tpr, 1);
+  assert.ok(Number.isNaN(tprAtFpr(pos, [], 1e-3).tpr), "no negatives: no rate to hold");
 });
 
 test("confusion at a threshold uses >= as the kernel does", () => {

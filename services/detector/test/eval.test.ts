@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { readCsvRecords } from "../../../lib/src/model/labelled-csv.js";
 import { QueryNameModel } from "../src/dga.js";
-import { evalDga, evalFalsePositives, evalTunnel, readDomains, readTunnelQueries } from "../src/eval.js";
+import { evalDga, evalFalsePositives, evalTunnel, readDomains, readTunnelQueries, reparented } from "../src/eval.js";
 
 const SHARED = new URL("../../../../shared/data/", import.meta.url).pathname;
 const model = new QueryNameModel();
@@ -29,26 +29,36 @@ function heldout(): { benign: string[]; dga: { name: string; family: string }[] 
 }
 
 // 100 names per family weigh the hard observed families (nymaim, vawtrak, simda) more than the full
-// held-out split does: the shipped model reaches AUC 0.959 here, 0.981 on the full split.
-test("DGA on a held-out sample: AUC above its floor, int8 within 0.005 of float, every family reported", () => {
+// held-out split does: the shipped model reaches AUC 0.968 here, 0.989 on the full split.
+test("DGA on a held-out sample: AUC above its floor, int8 within 0.002 of float, every family reported", () => {
   const { benign, dga } = heldout();
   assert.ok(benign.length > 3000 && dga.length > 1000);
   const q = evalDga(model, benign, dga, "int8");
   const f = evalDga(model, benign, dga, "float");
-  assert.ok(q.auc > 0.94, `int8 AUC ${q.auc}`);
-  assert.ok(Math.abs(q.auc - f.auc) <= 0.005, `int8 ${q.auc} float ${f.auc}`);
+  assert.ok(q.auc > 0.96, `int8 AUC ${q.auc}`);
+  assert.ok(Math.abs(q.auc - f.auc) <= 0.002, `int8 ${q.auc} float ${f.auc}`);
   assert.equal(Object.keys(q.per_family_recall).length, 21);
   assert.ok(q.fpr_at_threshold < 0.01, `FPR at the deployed threshold ${q.fpr_at_threshold}`);
   assert.ok(q["tpr_at_fpr_1e-2"] >= q["tpr_at_fpr_1e-3"]);
 });
 
-// Floors below the figures the shipped model reaches on the whole split (recall 0.89, precision 0.92).
-test("tunnels on the netrack test split: recall and precision above their floors at the deployed threshold", () => {
+// The goal (recall >= 0.99 at FPR <= 0.1 %) at the deployed threshold; the shipped model reaches recall
+// 0.9996 at FPR 0.0004 on the whole split. Under held-out benign parents recall must stay above 0.97: a
+// model that learned the tunnels' parent domains would lose it there.
+test("tunnels on the netrack test split: recall and FPR within the goal at the deployed threshold, parents replaced too", () => {
   const rows = readTunnelQueries(`${SHARED}dns-tunnel/netrack/test.csv`).filter((_, i) => i % 5 === 0);
-  const r = evalTunnel(model, rows, "int8");
+  const parents = heldout().benign;
+  const r = evalTunnel(model, rows, "int8", parents);
   assert.equal(r.n, rows.length);
-  assert.ok(r.recall > 0.8, JSON.stringify(r));
-  assert.ok(r.precision > 0.85, JSON.stringify(r));
+  assert.equal(r.unscored, 0);
+  assert.ok(r.recall >= 0.99, JSON.stringify(r));
+  assert.ok(r.fpr <= 0.001, JSON.stringify(r));
+  assert.ok(r.recall_parent_replaced !== undefined && r.recall_parent_replaced > 0.97, JSON.stringify(r));
+});
+
+test("reparented: the labels left of the registered domain move under the new parent", () => {
+  assert.equal(reparented("r51646.tunnel.tuns.org.", "example.co.uk"), "r51646.tunnel.example.co.uk");
+  assert.equal(reparented("q+Z8AnwaBA.hidemyself.org", "a.com."), "q+Z8AnwaBA.a.com");
 });
 
 test("false positives on ThreatFox legit names stay under 1 %", () => {

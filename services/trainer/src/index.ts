@@ -8,7 +8,7 @@ import type { RunningService, ServiceContext } from "../../../lib/src/service-ru
 import { TOPICS } from "../../../lib/src/topics.js";
 import { existsSync } from "node:fs";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
-import type { FeatureRow } from "./mlp-train.js";
+import { DEFAULT_TRAIN_OPTIONS, type FeatureRow } from "./mlp-train.js";
 import { ContinuousTrainer } from "./continuous-trainer.js";
 import { DEFAULT_DATASET_OPTIONS, defaultDataPaths, loadTrainingNames } from "./datasets.js";
 import { nameRows } from "./name-features.js";
@@ -42,7 +42,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
   const trainer = new ContinuousTrainer({
     modelName: config.model.name,
     nHidden: config.model.hidden_units,
-    ngramBits: 0,
+    ngramBits: DEFAULT_TRAIN_OPTIONS.ngramBits,
     minSamples: learning.min_training_samples,
     maxRows: MAX_ROWS,
     validationSplit: learning.model_validation_split,
@@ -52,7 +52,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
     quality: { ...DEFAULT_QUALITY_BAR, maxFalsePositiveRate: config.machine_learning.threat_detection.false_positive_tolerance, minRecall: 0.5 },
     key: ensureDevSigningKey(config),
     minPositives: MIN_POSITIVES,
-    base: baseRows(config.model.base_data_dir, 0),
+    base: baseRows(config.model.base_data_dir, DEFAULT_TRAIN_OPTIONS.ngramBits),
   });
   const producer = createProducer(ctx.kafka, { logger: log });
   function follow<T>(groupId: string, topic: string, name: RecordName, handle: (value: T) => void) {
