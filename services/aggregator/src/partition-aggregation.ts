@@ -380,7 +380,7 @@ export class PartitionAggregation {
       for (let i = 0; i < n; i++) {
         const s = slots === null ? i : (slots[i] ?? 0);
         if (!first && !finalOnly && !rich && ((table.marks[s] ?? 0) & EMIT_DIRTY) === 0) continue;
-        const keyId = table.keyOf[s] ?? 0;
+        const keyId = table.keyAt(s);
         const key = d === DIM_GLOBAL ? "" : keyId === OVERFLOW ? OTHER_KEY : (kt?.keyOf(keyId) ?? "");
         rows.push(this.row(spec, w, dimName, key, table, s, seconds, rich ? w.summaryFor(d, keyId) : null, final, d === DIM_GLOBAL ? late : 0));
       }
@@ -402,8 +402,8 @@ export class PartitionAggregation {
     const by = this.stream === "flow" ? "bytes" : "count";
     const kt = this.keyTables[d];
     const entries: TopKEntry[] = table.topSlots(this.settings.topK, by === "bytes" ? "volume" : "count", OVERFLOW).map((s) => ({
-      key: kt?.keyOf(table.keyOf[s] ?? 0) ?? "",
-      count: Math.round(by === "bytes" ? (table.n[s] ?? 0) * (table.mean[s] ?? 0) : (table.count[s] ?? 0)),
+      key: kt?.keyOf(table.keyAt(s)) ?? "",
+      count: Math.round(by === "bytes" ? table.nAt(s) * table.meanAt(s) : table.countAt(s)),
     }));
     // Heavy hitters among overflowed keys compete with the tracked ones (counts are upper bounds).
     const o = w.overflow[d];
@@ -416,9 +416,9 @@ export class PartitionAggregation {
   }
 
   private row(spec: WindowSpec, w: WindowState, dimension: DimensionName, key: string, t: MomentsTable, s: number, seconds: number, summary: ReturnType<WindowState["summaryFor"]> | null, final: boolean, late: number): WindowAggregate {
-    const count = t.count[s] ?? 0;
-    const flagged = t.flagged[s] ?? 0;
-    const main: Moments = { n: t.n[s] ?? 0, mean: t.mean[s] ?? 0, m2: t.m2[s] ?? 0, min: t.min[s] ?? Infinity, max: t.max[s] ?? -Infinity };
+    const count = t.countAt(s);
+    const flagged = t.flaggedAt(s);
+    const main: Moments = { n: t.nAt(s), mean: t.meanAt(s), m2: t.m2At(s), min: t.minAt(s), max: t.maxAt(s) };
     const p = count > 0 ? flagged / count : 0;
     const indicator: MeasureSummary = { name: this.stream === "dns" ? "nxdomain" : "rst", count, mean: p, variance: p * (1 - p), min: flagged === count && count > 0 ? 1 : 0, max: flagged > 0 ? 1 : 0, p50: null, p90: null, p99: null };
     const measures: MeasureSummary[] = [];

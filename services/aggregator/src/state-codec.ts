@@ -131,10 +131,6 @@ interface PaneWire {
   summaries: SummaryWire[];
 }
 
-function bytesOf(a: ArrayBufferView, from: number, to: number, width: number): Buffer {
-  return Buffer.from(a.buffer.slice(a.byteOffset + from * width, a.byteOffset + to * width));
-}
-
 function encodeHll(h: HyperLogLog): Buffer {
   const r = h.registers;
   let set = 0;
@@ -195,7 +191,7 @@ export function encodePane(w: WindowState, keyTables: KeyTablesByDim): Buffer[] 
       const to = Math.min(t.size, from + PANE_CHUNK_SLOTS);
       const keys: (string | null)[] = [];
       for (let s = from; s < to; s++) {
-        const id = t.keyOf[s] ?? 0;
+        const id = t.keyAt(s);
         keys.push(id === OVERFLOW ? null : d === DIM_GLOBAL ? "" : (kt?.keyOf(id) ?? ""));
       }
       const o = w.overflow[d];
@@ -206,13 +202,13 @@ export function encodePane(w: WindowState, keyTables: KeyTablesByDim): Buffer[] 
           {
             dim: DIMENSIONS[d] ?? "global",
             keys,
-            count: bytesOf(t.count, from, to, 8),
-            flagged: bytesOf(t.flagged, from, to, 4),
-            n: bytesOf(t.n, from, to, 8),
-            mean: bytesOf(t.mean, from, to, 8),
-            m2: bytesOf(t.m2, from, to, 8),
-            min: bytesOf(t.min, from, to, 4),
-            max: bytesOf(t.max, from, to, 4),
+            count: t.column("count", from, to),
+            flagged: t.column("flagged", from, to),
+            n: t.column("n", from, to),
+            mean: t.column("mean", from, to),
+            m2: t.column("m2", from, to),
+            min: t.column("min", from, to),
+            max: t.column("max", from, to),
             overflow: o == null || from > 0 ? [] : o.top().map((h) => ({ key: h.key, count: h.count, error: h.error })),
           },
         ],

@@ -86,7 +86,7 @@ export class WindowState {
       const into = this.tables[d];
       const from = pane.tables[d];
       if (into == null || from == null) continue;
-      for (let s = 0; s < from.size; s++) into.mergeSlot(this.slot(d, from.keyOf[s] ?? 0), from, s);
+      for (let s = 0; s < from.size; s++) into.mergeSlot(this.slot(d, from.keyAt(s)), from, s);
       const o = pane.overflow[d];
       if (o != null) this.overflowFor(d).merge(o);
     }
@@ -102,7 +102,7 @@ export class WindowState {
       const kt = this.keyTables[d];
       if (t == null || kt == null) continue;
       for (let s = 0; s < t.size; s++) {
-        const k = t.keyOf[s] ?? -1;
+        const k = t.keyAt(s);
         if (k >= 0) kt.release(k);
       }
     }
@@ -118,7 +118,7 @@ export class WindowState {
       const t = this.tables[d];
       if (t == null || dims.includes(DIMENSIONS[d] ?? "global")) continue;
       const kt = this.keyTables[d];
-      if (kt != null) for (let s = 0; s < t.size; s++) if ((t.keyOf[s] ?? -1) >= 0) kt.release(t.keyOf[s] ?? 0);
+      if (kt != null) for (let s = 0; s < t.size; s++) if (t.keyAt(s) >= 0) kt.release(t.keyAt(s));
       this.tables[d] = null;
       this.overflow[d] = null;
       if (d === DIM_GLOBAL) this.global = null;

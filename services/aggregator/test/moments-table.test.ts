@@ -8,8 +8,8 @@ test("slots are found again after growth and keep their statistics", () => {
   assert.equal(t.size, 10_000);
   for (let k = 0; k < 10_000; k += 997) {
     const s = t.slotOf(k * 7);
-    assert.equal(t.mean[s], k);
-    assert.equal(t.count[s], 1);
+    assert.equal(t.meanAt(s), k);
+    assert.equal(t.countAt(s), 1);
   }
   assert.equal(t.slotOf(3), -1);
   assert.equal(t.slotFor(-1), 10_000, "the overflow key has a slot like any other");
@@ -25,9 +25,9 @@ test("merging slots equals adding the samples to one slot", () => {
     whole.addSample(whole.slotFor(1), x === 81, x, 2);
   });
   a.mergeSlot(a.slotFor(1), b, b.slotOf(1));
-  for (const f of ["count", "flagged", "n", "min", "max"] as const) assert.equal(a[f][0], whole[f][0], f);
-  assert.ok(Math.abs((a.mean[0] ?? 0) - (whole.mean[0] ?? 0)) < 1e-12);
-  assert.ok(Math.abs((a.m2[0] ?? 0) - (whole.m2[0] ?? 0)) < 1e-9);
+  for (const f of ["countAt", "flaggedAt", "nAt", "minAt", "maxAt"] as const) assert.equal(a[f](0), whole[f](0), f);
+  assert.ok(Math.abs(a.meanAt(0) - whole.meanAt(0)) < 1e-12);
+  assert.ok(Math.abs(a.m2At(0) - whole.m2At(0)) < 1e-9);
 });
 
 test("top slots are the k largest, by count or by volume, skipping the overflow key", () => {
@@ -37,9 +37,9 @@ test("top slots are the k largest, by count or by volume, skipping the overflow 
     for (let i = 0; i < c; i++) t.addSample(t.slotFor(k), false, 100 - k * 10, 1);
   });
   for (let i = 0; i < 50; i++) t.addCount(t.slotFor(-1), false);
-  assert.deepEqual(t.topSlots(3, "count", -1).map((s) => t.keyOf[s]), [2, 4, 5]);
+  assert.deepEqual(t.topSlots(3, "count", -1).map((s) => t.keyAt(s)), [2, 4, 5]);
   // volume = n x mean: 5x100, 1x90, 9x80, 3x70, 9x60, 7x50
-  assert.deepEqual(t.topSlots(2, "volume", -1).map((s) => t.keyOf[s]), [2, 4]);
+  assert.deepEqual(t.topSlots(2, "volume", -1).map((s) => t.keyAt(s)), [2, 4]);
   assert.deepEqual(t.topSlots(0, "count", -1), []);
 });
 
@@ -50,4 +50,16 @@ test("marks are set by updates and cleared per kind", () => {
   t.clearMarks(EMIT_DIRTY);
   assert.equal((t.marks[0] ?? 0) & EMIT_DIRTY, 0);
   assert.notEqual(t.marks[0], 0, "the snapshot mark is kept");
+});
+
+test("a column is the field's values packed little-endian, as the changelog stores them", () => {
+  const t = new MomentsTable();
+  t.addSample(t.slotFor(7), true, 2.5, 1);
+  t.addSample(t.slotFor(9), false, 4, 3);
+  t.addSample(t.slotFor(9), true, 8, 1);
+  assert.deepEqual([...new Float64Array(new Uint8Array(t.column("count", 0, 2)).buffer)], [1, 2]);
+  assert.deepEqual([...new Uint32Array(new Uint8Array(t.column("flagged", 0, 2)).buffer)], [1, 1]);
+  assert.deepEqual([...new Float64Array(new Uint8Array(t.column("mean", 1, 2)).buffer)], [5]);
+  assert.deepEqual([...new Float32Array(new Uint8Array(t.column("min", 0, 2)).buffer)], [2.5, 4]);
+  assert.deepEqual([...new Float32Array(new Uint8Array(t.column("max", 0, 2)).buffer)], [2.5, 8]);
 });
