@@ -2,30 +2,35 @@
 // bound, storing the strings in a byte arena and the hash index in typed arrays, so a million keys cost
 // no JS objects, no GC marking and about 40 bytes plus the key's characters.
 //
-// Layout per id: `meta` pairs of arena offset (u32) and length and width (u32: bit 31 = two bytes per
-// code unit), adjacent so a comparison touches one cache line; reference count (u32). Index: open addressing with linear probing over `slots`, pairs of (hash,
-// id + 1; 0 = empty) so a probe reads one cache line, at most 3/4 full; removal by backward shift so no
-// tombstones accumulate.
-import { fmix32, hashString32 } from "../../../lib/src/hash.js";
+// Layout. Index: open addressing with linear probing over `slots`, pairs of (hash, arena offset + 1;
+// 0 = empty), at most 3/4 full, removal by backward shift so no tombstones accumulate. Arena entry:
+// id (u32 LE), length (u16 LE, bit 15 = two bytes per code unit), the code units: a lookup reads the
+// index pair and then one entry, two cache misses in a table too big for the caches (an id-indexed
+// offset/length column in between would be a third). Per id: arena offset (u32; for a free id, the
+// next free id) and reference count (u32).
+import { hashString32 } from "../../../lib/src/hash.js";
 
 /** Id returned when the table is full: the caller folds the record into an overflow bucket. */
 export const OVERFLOW = -1;
-const WIDE = 0x80000000;
+/** Longest key stored, in UTF-16 code units (DNS names are at most 253); longer keys overflow. */
+export const MAX_KEY_LENGTH = 0x7fff;
+const WIDE = 0x8000;
+const HEADER = 6;
+const NO_FREE = 0xffffffff;
 
 export class KeyTable {
   readonly capacity: number;
   private slots: Int32Array;
   private mask: number;
-  private meta: Uint32Array;
+  private offsets: Uint32Array;
   private refs: Uint32Array;
   private arena: Uint8Array;
   private arenaUsed = 0;
   private arenaGarbage = 0;
-  private freeIds: Int32Array;
-  private freeCount = 0;
+  private freeHead = NO_FREE;
   private nextId = 0;
   private live = 0;
-  /** Lookups refused because the table was full. */
+  /** Lookups refused because the table was full (or the key too long). */
   overflows = 0;
   /** Hash of the most recent lookup, so sketches reuse it instead of hashing the key again. */
   lastHash = 0;
@@ -36,9 +41,8 @@ export class KeyTable {
     const initial = Math.min(capacity, 1024);
     this.slots = new Int32Array(2 * tableSizeFor(initial));
     this.mask = this.slots.length / 2 - 1;
-    this.meta = new Uint32Array(2 * initial);
+    this.offsets = new Uint32Array(initial);
     this.refs = new Uint32Array(initial);
-    this.freeIds = new Int32Array(initial);
     this.arena = new Uint8Array(initial * 24);
   }
 
@@ -48,7 +52,7 @@ export class KeyTable {
 
   /** Bytes held by the typed arrays of this table. */
   get byteSize(): number {
-    return this.slots.byteLength + this.arena.byteLength + this.refs.length * 16;
+    return this.slots.byteLength + this.arena.byteLength + this.refs.length * 8;
   }
 
   /** The id of `key`, interning it if new; OVERFLOW when the table is full. Sets `lastHash`. */
@@ -57,23 +61,31 @@ export class KeyTable {
     this.lastHash = h;
     const hs = h | 0;
     const slots = this.slots;
-    let i = h & this.mask;
+    const mask = this.mask;
+    let i = h & mask;
     for (;;) {
-      const s = slots[2 * i + 1] ?? 0;
-      if (s === 0) break;
-      if (slots[2 * i] === hs && this.equals(s - 1, key)) return s - 1;
-      i = (i + 1) & this.mask;
+      const e = slots[2 * i + 1] ?? 0;
+      if (e === 0) break;
+      if (slots[2 * i] === hs && this.equals(e - 1, key)) return this.idAt(e - 1);
+      i = (i + 1) & mask;
     }
-    if (this.live >= this.capacity) {
+    if (this.live >= this.capacity || key.length > MAX_KEY_LENGTH) {
       this.overflows++;
       return OVERFLOW;
     }
-    if (this.freeCount === 0 && this.nextId === this.refs.length) this.growIds();
-    const id = this.freeCount > 0 ? (this.freeIds[--this.freeCount] ?? 0) : this.nextId++;
-    this.store(id, key);
+    let id: number;
+    if (this.freeHead !== NO_FREE) {
+      id = this.freeHead;
+      this.freeHead = this.offsets[id] ?? NO_FREE;
+    } else {
+      if (this.nextId === this.refs.length) this.growIds();
+      id = this.nextId++;
+    }
+    const off = this.store(id, key);
     this.refs[id] = 0;
-    slots[2 * i] = hs;
-    slots[2 * i + 1] = id + 1;
+    // store() may have compacted the arena, which rewrites the index entries but not their places.
+    this.slots[2 * i] = hs;
+    this.slots[2 * i + 1] = off + 1;
     this.live++;
     if (this.live * 4 > (this.mask + 1) * 3) this.grow();
     return id;
@@ -84,19 +96,20 @@ export class KeyTable {
     const h = hashString32(key);
     let i = h & this.mask;
     for (;;) {
-      const s = this.slots[2 * i + 1] ?? 0;
-      if (s === 0) return -1;
-      if (this.slots[2 * i] === (h | 0) && this.equals(s - 1, key)) return s - 1;
+      const e = this.slots[2 * i + 1] ?? 0;
+      if (e === 0) return -1;
+      if (this.slots[2 * i] === (h | 0) && this.equals(e - 1, key)) return this.idAt(e - 1);
       i = (i + 1) & this.mask;
     }
   }
 
   keyOf(id: number): string {
-    const off = this.meta[2 * id] ?? 0;
-    const meta = this.meta[2 * id + 1] ?? 0;
+    const off = this.offsets[id] ?? 0;
+    const a = this.arena;
+    const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
-    const buf = Buffer.from(this.arena.buffer, this.arena.byteOffset, this.arena.byteLength);
-    return meta & WIDE ? buf.toString("utf16le", off, off + 2 * len) : buf.toString("latin1", off, off + len);
+    const buf = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    return meta & WIDE ? buf.toString("utf16le", off + HEADER, off + HEADER + 2 * len) : buf.toString("latin1", off + HEADER, off + HEADER + len);
   }
 
   /** A window started to hold state for the key. */
@@ -117,33 +130,39 @@ export class KeyTable {
     return this.refs[id] ?? 0;
   }
 
-  private equals(id: number, key: string): boolean {
-    const meta = this.meta[2 * id + 1] ?? 0;
+  private idAt(off: number): number {
+    const a = this.arena;
+    return ((a[off] ?? 0) | ((a[off + 1] ?? 0) << 8) | ((a[off + 2] ?? 0) << 16) | ((a[off + 3] ?? 0) << 24)) >>> 0;
+  }
+
+  private equals(off: number, key: string): boolean {
+    const a = this.arena;
+    const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
     if (len !== key.length) return false;
-    const a = this.arena;
-    let off = this.meta[2 * id] ?? 0;
+    let p = off + HEADER;
     if (meta & WIDE) {
-      for (let i = 0; i < len; i++, off += 2) if (((a[off] ?? 0) | ((a[off + 1] ?? 0) << 8)) !== key.charCodeAt(i)) return false;
+      for (let i = 0; i < len; i++, p += 2) if (((a[p] ?? 0) | ((a[p + 1] ?? 0) << 8)) !== key.charCodeAt(i)) return false;
       return true;
     }
-    for (let i = 0; i < len; i++) if (a[off + i] !== key.charCodeAt(i)) return false;
+    for (let i = 0; i < len; i++) if (a[p + i] !== key.charCodeAt(i)) return false;
     return true;
   }
 
-  /** hashString32 of the stored key, from the arena (the index keeps hashes by slot, not by id). */
-  private storedHash(id: number): number {
-    const meta = this.meta[2 * id + 1] ?? 0;
-    const len = meta & ~WIDE;
+  /** hashString32 of the key stored at `off`, from the arena (the index keeps hashes by slot, not by id). */
+  private storedHash(off: number): number {
     const a = this.arena;
-    const off = this.meta[2 * id] ?? 0;
-    let h = 0x811c9dc5;
-    if (meta & WIDE) for (let i = 0; i < len; i++) h = Math.imul(h ^ ((a[off + 2 * i] ?? 0) | ((a[off + 2 * i + 1] ?? 0) << 8)), 0x01000193);
-    else for (let i = 0; i < len; i++) h = Math.imul(h ^ (a[off + i] ?? 0), 0x01000193);
-    return fmix32(h);
+    const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
+    const len = meta & ~WIDE;
+    const p = off + HEADER;
+    let s: string;
+    if (meta & WIDE) s = Buffer.from(a.buffer, a.byteOffset + p, 2 * len).toString("utf16le");
+    else s = Buffer.from(a.buffer, a.byteOffset + p, len).toString("latin1");
+    return hashString32(s);
   }
 
-  private store(id: number, key: string): void {
+  /** Appends the entry of `id` to the arena; returns its offset. */
+  private store(id: number, key: string): number {
     let wide = false;
     for (let i = 0; i < key.length; i++) {
       if (key.charCodeAt(i) > 0xff) {
@@ -151,25 +170,39 @@ export class KeyTable {
         break;
       }
     }
-    const bytes = wide ? 2 * key.length : key.length;
+    const bytes = HEADER + (wide ? 2 * key.length : key.length);
     if (this.arenaUsed + bytes > this.arena.length) this.makeRoom(bytes);
     const off = this.arenaUsed;
     const a = this.arena;
+    a[off] = id & 0xff;
+    a[off + 1] = (id >>> 8) & 0xff;
+    a[off + 2] = (id >>> 16) & 0xff;
+    a[off + 3] = id >>> 24;
+    const meta = key.length | (wide ? WIDE : 0);
+    a[off + 4] = meta & 0xff;
+    a[off + 5] = meta >>> 8;
+    const p = off + HEADER;
     if (wide) {
       for (let i = 0; i < key.length; i++) {
         const c = key.charCodeAt(i);
-        a[off + 2 * i] = c & 0xff;
-        a[off + 2 * i + 1] = c >>> 8;
+        a[p + 2 * i] = c & 0xff;
+        a[p + 2 * i + 1] = c >>> 8;
       }
     } else {
-      for (let i = 0; i < key.length; i++) a[off + i] = key.charCodeAt(i);
+      for (let i = 0; i < key.length; i++) a[p + i] = key.charCodeAt(i);
     }
-    this.meta[2 * id] = off;
-    this.meta[2 * id + 1] = key.length | (wide ? WIDE : 0);
+    this.offsets[id] = off;
     this.arenaUsed += bytes;
+    return off;
   }
 
-  /** Compacts the arena when half of it is freed keys, else doubles it. */
+  private entryBytes(off: number): number {
+    const a = this.arena;
+    const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
+    return HEADER + (meta & WIDE ? 2 * (meta & ~WIDE) : meta);
+  }
+
+  /** Compacts the arena when half of it is freed keys, else grows it. */
   private makeRoom(bytes: number): void {
     if (this.arenaGarbage * 2 >= this.arenaUsed) {
       this.compact();
@@ -187,14 +220,13 @@ export class KeyTable {
     const next = new Uint8Array(this.arena.length);
     let used = 0;
     for (let i = 0; i <= this.mask; i++) {
-      const s = this.slots[2 * i + 1] ?? 0;
-      if (s === 0) continue;
-      const id = s - 1;
-      const meta = this.meta[2 * id + 1] ?? 0;
-      const bytes = meta & WIDE ? 2 * (meta & ~WIDE) : meta;
-      const off = this.meta[2 * id] ?? 0;
+      const e = this.slots[2 * i + 1] ?? 0;
+      if (e === 0) continue;
+      const off = e - 1;
+      const bytes = this.entryBytes(off);
       next.set(this.arena.subarray(off, off + bytes), used);
-      this.meta[2 * id] = used;
+      this.offsets[this.idAt(off)] = used;
+      this.slots[2 * i + 1] = used + 1;
       used += bytes;
     }
     this.arena = next;
@@ -205,8 +237,9 @@ export class KeyTable {
   private remove(id: number): void {
     const mask = this.mask;
     const slots = this.slots;
-    let i = this.storedHash(id) & mask;
-    while ((slots[2 * i + 1] ?? 0) !== id + 1) i = (i + 1) & mask;
+    const off = this.offsets[id] ?? 0;
+    let i = this.storedHash(off) & mask;
+    while ((slots[2 * i + 1] ?? 0) !== off + 1) i = (i + 1) & mask;
     // Backward-shift deletion: pull later entries of the probe run into the hole.
     let hole = i;
     let j = i;
@@ -224,25 +257,21 @@ export class KeyTable {
     }
     slots[2 * hole] = 0;
     slots[2 * hole + 1] = 0;
-    const meta = this.meta[2 * id + 1] ?? 0;
-    this.arenaGarbage += meta & WIDE ? 2 * (meta & ~WIDE) : meta;
-    this.freeIds[this.freeCount++] = id;
+    this.arenaGarbage += this.entryBytes(off);
+    this.offsets[id] = this.freeHead;
+    this.freeHead = id;
     this.live--;
   }
 
   /** Per-id arrays grow by doubling up to the capacity, so an idle dimension costs little. */
   private growIds(): void {
     const n = Math.min(this.capacity, this.refs.length * 2);
-    const widen = <T extends Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    const meta = new Uint32Array(2 * n);
-    meta.set(this.meta);
-    this.meta = meta;
-    this.refs = widen(this.refs, (k) => new Uint32Array(k));
-    this.freeIds = widen(this.freeIds, (k) => new Int32Array(k));
+    const offsets = new Uint32Array(n);
+    offsets.set(this.offsets);
+    this.offsets = offsets;
+    const refs = new Uint32Array(n);
+    refs.set(this.refs);
+    this.refs = refs;
   }
 
   private grow(): void {
