@@ -4,6 +4,8 @@ import { StoqError } from "./errors.js";
 
 export const HLL_MIN_PRECISION = 4;
 export const HLL_MAX_PRECISION = 16;
+/** 2^-v for every register value (at most 32 - 4 + 1): estimate() runs per window and summary, 4096+ registers each. */
+const INVERSE_POWERS = Float64Array.from({ length: 64 }, (_, v) => 2 ** -v);
 
 export class HyperLogLog {
   readonly precision: number;
@@ -59,7 +61,7 @@ export class HyperLogLog {
     let zeros = 0;
     for (let i = 0; i < m; i++) {
       const v = r[i] ?? 0;
-      sum += 2 ** -v;
+      sum += INVERSE_POWERS[v] ?? 0;
       if (v === 0) zeros++;
     }
     const alpha = m === 16 ? 0.673 : m === 32 ? 0.697 : m === 64 ? 0.709 : 0.7213 / (1 + 1.079 / m);
