@@ -18,6 +18,7 @@ import {
   createProducer,
   createTransactionalProducer,
   isRetriable,
+  readRecordSets,
   type ConsumedBatch,
   type ConsumedRecord,
   type KafkaConnection,
@@ -117,6 +118,71 @@ describe("pure parts", () => {
   test("bad connection config names the key and what is allowed", () => {
     assert.throws(() => createProducer({ brokers: ["localhost"], clientId: "x" }), (e: unknown) => e instanceof StoqError && e.code === "CONFIG_INVALID" && /kafka\.brokers.*host:port/.test(e.message));
     assert.throws(() => createAdmin({ brokers: [], clientId: "x" }), /kafka\.brokers: empty/);
+  });
+});
+
+// A RecordBatch v2 as a broker returns it (CRC left zero: the reader does not check it).
+function recordBatch(base: number, producerId: bigint, values: readonly string[], kind: "plain" | "tx" | "commit" | "abort"): Buffer {
+  const varint = (n: number): number[] => {
+    let z = n >= 0 ? n * 2 : -n * 2 - 1;
+    const out: number[] = [];
+    while (z >= 0x80) {
+      out.push((z & 0x7f) | 0x80);
+      z = Math.floor(z / 128);
+    }
+    out.push(z);
+    return out;
+  };
+  const control = kind === "commit" || kind === "abort";
+  const records = (control ? [null] : values).map((v, i) => {
+    const key = control ? [0, 0, 0, kind === "abort" ? 0 : 1] : null;
+    const value = control ? [0, 0, 0, 0, 0, 0] : [...Buffer.from(v!)];
+    const body = [0, ...varint(0), ...varint(i), ...(key ? [...varint(key.length), ...key] : varint(-1)), ...varint(value.length), ...value, ...varint(0)];
+    return Buffer.from([...varint(body.length), ...body]);
+  });
+  const head = Buffer.alloc(61);
+  head.writeBigInt64BE(BigInt(base), 0);
+  head.writeInt32BE(49 + records.reduce((n, r) => n + r.length, 0), 8);
+  head.writeInt8(2, 16);
+  head.writeInt16BE((kind === "plain" ? 0 : 0x10) | (control ? 0x20 : 0), 21);
+  head.writeInt32BE(records.length - 1, 23);
+  head.writeBigInt64BE(BigInt(1_750_000_000_000), 27);
+  head.writeBigInt64BE(BigInt(1_750_000_000_000), 35);
+  head.writeBigInt64BE(kind === "plain" ? -1n : producerId, 43);
+  head.writeInt32BE(records.length, 57);
+  return Buffer.concat([head, ...records]);
+}
+
+describe("record sets read by the module", () => {
+  const values = (buf: Buffer, from: number, aborted: { producerId: bigint; firstOffset: bigint }[], readCommitted = true): (string | null)[] =>
+    readRecordSets(buf, "t", 0, from, aborted, readCommitted).values.map((v) => v?.toString() ?? null);
+
+  test("an aborted transaction is skipped from its first offset, with or without its marker in the same fetch", () => {
+    const p = 7n;
+    const q = 9n;
+    const log = [
+      recordBatch(0, p, ["p1", "p2"], "tx"),
+      recordBatch(2, q, ["q1"], "tx"),
+      recordBatch(3, -1n, ["n1"], "plain"),
+      recordBatch(4, p, [], "abort"),
+      recordBatch(5, q, [], "commit"),
+      recordBatch(6, p, ["p3"], "tx"),
+      recordBatch(7, p, [], "commit"),
+      recordBatch(8, p, ["p4"], "tx"),
+    ];
+    const all = Buffer.concat(log);
+    const aborted = [{ producerId: p, firstOffset: 0n }];
+    assert.deepEqual(values(all, 0, aborted), ["q1", "n1", "p3", "p4"], "p's first transaction aborted, its later ones kept");
+    // The fetch ends before p's abort marker: the broker's list alone says p1, p2 are aborted.
+    assert.deepEqual(values(Buffer.concat(log.slice(0, 3)), 0, aborted), ["q1", "n1"]);
+    // Two aborted transactions of one producer in one fetch.
+    const twice = Buffer.concat([recordBatch(0, p, ["a"], "tx"), recordBatch(1, p, [], "abort"), recordBatch(2, p, ["b"], "tx"), recordBatch(3, p, [], "abort"), recordBatch(4, p, ["c"], "tx")]);
+    assert.deepEqual(values(twice, 0, [{ producerId: p, firstOffset: 0n }, { producerId: p, firstOffset: 2n }]), ["c"]);
+    assert.deepEqual(values(all, 0, aborted, false), ["p1", "p2", "q1", "n1", "p3", "p4"], "read_uncommitted keeps them");
+    assert.deepEqual(values(all, 1, aborted, false), ["p2", "q1", "n1", "p3", "p4"], "records before the fetch offset are dropped");
+    // A batch cut by the response's size limit is left for the next fetch.
+    const cut = readRecordSets(all.subarray(0, all.length - 3), "t", 0, 0, aborted, true);
+    assert.deepEqual([cut.values.length, cut.nextOffset], [3, 8]);
   });
 });
 
