@@ -8,7 +8,7 @@
 // index pair and then one entry, two cache misses in a table too big for the caches (an id-indexed
 // offset/length column in between would be a third). Per id: arena offset (u32; for a free id, the
 // next free id) and reference count (u32).
-import { hashString32 } from "../../../lib/src/hash.js";
+import { fmix32, hashString32 } from "../../../lib/src/hash.js";
 
 /** Id returned when the table is full: the caller folds the record into an overflow bucket. */
 export const OVERFLOW = -1;
@@ -155,10 +155,10 @@ export class KeyTable {
     const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
     const p = off + HEADER;
-    let s: string;
-    if (meta & WIDE) s = Buffer.from(a.buffer, a.byteOffset + p, 2 * len).toString("utf16le");
-    else s = Buffer.from(a.buffer, a.byteOffset + p, len).toString("latin1");
-    return hashString32(s);
+    let h = 0x811c9dc5;
+    if (meta & WIDE) for (let i = 0; i < len; i++) h = Math.imul(h ^ ((a[p + 2 * i] ?? 0) | ((a[p + 2 * i + 1] ?? 0) << 8)), 0x01000193);
+    else for (let i = 0; i < len; i++) h = Math.imul(h ^ (a[p + i] ?? 0), 0x01000193);
+    return fmix32(h);
   }
 
   /** Appends the entry of `id` to the arena; returns its offset. */
