@@ -103,6 +103,10 @@ export class PartitionAggregation {
     const t = ev.event_time_us / 1000;
     const client = ev.is_response ? ev.dst_addr : ev.src_addr;
     const server = ev.is_response ? ev.src_addr : ev.dst_addr;
+    this.recordsTotal++;
+    // A dropped record interns nothing: its keys would stay in the tables unreferenced.
+    const st = this.target(t);
+    if (st === null) return;
     this.internKey(DIM_NODE, ev.node);
     this.internKey(DIM_INDEX.registered_domain, ev.registered_domain);
     this.internKey(DIM_INDEX.qname, ev.qname);
@@ -110,9 +114,6 @@ export class PartitionAggregation {
     this.internKey(DIM_INDEX.destination, server);
     const nx = ev.is_response && ev.rcode === NXDOMAIN;
     const rt = ev.response_time_us;
-    this.recordsTotal++;
-    const st = this.target(t);
-    if (st === null) return;
     for (let d = 0; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;
@@ -127,6 +128,9 @@ export class PartitionAggregation {
   ingestFlow(f: FlowRecord): void {
     const t = f.last_seen_us / 1000;
     const flowKey = f.community_id ?? `${f.protocol} ${f.src_addr}:${f.src_port}>${f.dst_addr}:${f.dst_port}`;
+    this.recordsTotal++;
+    const st = this.target(t);
+    if (st === null) return;
     this.internKey(DIM_NODE, f.node);
     this.internKey(DIM_INDEX.source, f.src_addr);
     this.internKey(DIM_INDEX.destination, f.dst_addr);
@@ -135,9 +139,6 @@ export class PartitionAggregation {
     const mean = packets > 0 ? f.size_sum / packets : 0;
     const m2 = packets > 0 ? Math.max(0, f.size_sumsq - f.size_sum * mean) : 0;
     const rst = f.end_reason === "rst" || f.rst_count > 0;
-    this.recordsTotal++;
-    const st = this.target(t);
-    if (st === null) return;
     for (let d = 0; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;

@@ -189,6 +189,25 @@ test("keys stay interned while any window holds them and are freed after the las
   assert.equal(tables[2]?.find("keep.com"), -1);
 });
 
+test("a dropped record interns no key: none stays unreferenced, and no cached id outlives its key", () => {
+  const { agg, advance, tables } = setup({ windows: [windowSpec(1000, 1000, ["registered_domain"])] });
+  const other = new PartitionAggregation("test/1", "dns", agg.settings, tables);
+  other.ingestDns(dnsEvent({ t: 100, registered_domain: "k.com" }));
+  agg.ingestDns(dnsEvent({ t: 3000, registered_domain: "a.com" }));
+  advance(3000);
+  agg.ingestDns(dnsEvent({ t: 500, registered_domain: "new.com" })); // dropped
+  assert.equal(tables[2]?.find("new.com"), -1);
+  agg.ingestDns(dnsEvent({ t: 600, registered_domain: "k.com" })); // dropped
+  // The other task's window of k.com goes, freeing its id, which the next new key takes.
+  other.advance(5000, () => undefined);
+  assert.equal(tables[2]?.find("k.com"), -1);
+  other.ingestDns(dnsEvent({ t: 5100, registered_domain: "z.com" }));
+  agg.ingestDns(dnsEvent({ t: 3100, registered_domain: "k.com" }));
+  const es = advance(4000);
+  assert.equal(row(es, "1s", 3000, "registered_domain", "k.com")?.count, 1);
+  assert.equal(row(es, "1s", 3000, "registered_domain", "z.com"), undefined);
+});
+
 test("flow windows carry the seed's FlowStatistics, exact against the packets", () => {
   const { agg, advance } = setup({ stream: "flow", windows: [windowSpec(1000, 1000, ALL)] });
   const flows = [
