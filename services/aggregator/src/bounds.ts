@@ -21,18 +21,25 @@ export interface KeyBounds {
 }
 
 export const DEFAULT_MAX_NODES = 4096;
+/** Link indexes of the tables createKeyTables() links. */
+export const LINK_DOMAIN = 0;
+export const LINK_SOURCE = 0;
+export const LINK_DESTINATION = 1;
 
 /** One table per dimension kind; source and destination share the address table (same key space). */
 export function createKeyTables(b: KeyBounds): KeyTablesByDim {
   const address = new KeyTable(b.concurrentFlowsLimit);
+  const domain = new KeyTable(b.maxDomainsTracked);
+  // A query name links to its registered domain, a flow key to its source and destination (LINK_*):
+  // one lookup of the finer key instead of three.
   const byName: Record<(typeof DIMENSIONS)[number], KeyTable | null> = {
     global: null,
     node: new KeyTable(b.maxNodes),
-    registered_domain: new KeyTable(b.maxDomainsTracked),
-    qname: new KeyTable(b.maxDomainsTracked),
+    registered_domain: domain,
+    qname: new KeyTable(b.maxDomainsTracked, [domain]),
     source: address,
     destination: address,
-    flow: new KeyTable(b.concurrentFlowsLimit),
+    flow: new KeyTable(b.concurrentFlowsLimit, [address, address]),
   };
   return DIMENSIONS.map((d) => byName[d]);
 }

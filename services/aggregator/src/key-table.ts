@@ -8,6 +8,14 @@
 // index pair and then one entry, two cache misses in a table too big for the caches (an id-indexed
 // offset/length column in between would be a third). Per id: arena offset (u32; for a free id, the
 // next free id) and reference count (u32).
+//
+// Links. A table may name parent tables (a query name's registered domain, a flow's source and
+// destination): each entry then carries, between its length and its code units, one link per parent
+// (parent id i32, -1 = none; parent key hash u32; parent key length u16), so one lookup of the finer
+// key yields the coarser keys it implies, in the cache line already read. Invariant: a link holds a
+// reference on its parent id (retained by setLink, released when the entry is freed), so a linked id
+// is live and names the same key for as long as the entry exists; no stale id can be read from a link.
+// Whether a link applies to a record is the caller's check (KeyTable only stores what was linked).
 import { fmix32, hashString32 } from "../../../lib/src/hash.js";
 
 /** Id returned when the table is full: the caller folds the record into an overflow bucket. */
@@ -16,6 +24,7 @@ export const OVERFLOW = -1;
 export const MAX_KEY_LENGTH = 0x7fff;
 const WIDE = 0x8000;
 const HEADER = 6;
+const LINK_BYTES = 10;
 const NO_FREE = 0xffffffff;
 
 export class KeyTable {
@@ -35,9 +44,19 @@ export class KeyTable {
   /** Hash of the most recent lookup, so sketches reuse it instead of hashing the key again. */
   lastHash = 0;
 
-  constructor(capacity: number) {
+  /** Arena offset of the entry the last intern() found or stored (-1 on OVERFLOW); valid until the next intern(). */
+  lastEntry = -1;
+  /** Bytes before an entry's code units: id, length, links. */
+  private readonly header: number;
+
+  constructor(
+    capacity: number,
+    /** Tables of the keys each entry links to (see Links), in link order. */
+    private readonly parents: readonly KeyTable[] = [],
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`key table capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
+    this.header = HEADER + LINK_BYTES * parents.length;
     const initial = Math.min(capacity, 1024);
     this.slots = new Int32Array(2 * tableSizeFor(initial));
     this.mask = this.slots.length / 2 - 1;
@@ -57,7 +76,11 @@ export class KeyTable {
 
   /** The id of `key`, interning it if new; OVERFLOW when the table is full. Sets `lastHash`. */
   intern(key: string): number {
-    const h = hashString32(key);
+    return this.internHashed(key, hashString32(key));
+  }
+
+  /** intern() of a key whose hashString32 the caller already has. */
+  internHashed(key: string, h: number): number {
     this.lastHash = h;
     const hs = h | 0;
     const slots = this.slots;
@@ -66,11 +89,15 @@ export class KeyTable {
     for (;;) {
       const e = slots[2 * i + 1] ?? 0;
       if (e === 0) break;
-      if (slots[2 * i] === hs && this.equals(e - 1, key)) return this.idAt(e - 1);
+      if (slots[2 * i] === hs && this.equals(e - 1, key)) {
+        this.lastEntry = e - 1;
+        return this.idAt(e - 1);
+      }
       i = (i + 1) & mask;
     }
     if (this.live >= this.capacity || key.length > MAX_KEY_LENGTH) {
       this.overflows++;
+      this.lastEntry = -1;
       return OVERFLOW;
     }
     let id: number;
@@ -88,6 +115,7 @@ export class KeyTable {
     this.slots[2 * i + 1] = off + 1;
     this.live++;
     if (this.live * 4 > (this.mask + 1) * 3) this.grow();
+    this.lastEntry = off;
     return id;
   }
 
@@ -109,7 +137,48 @@ export class KeyTable {
     const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
     const buf = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-    return meta & WIDE ? buf.toString("utf16le", off + HEADER, off + HEADER + 2 * len) : buf.toString("latin1", off + HEADER, off + HEADER + len);
+    const p = off + this.header;
+    return meta & WIDE ? buf.toString("utf16le", p, p + 2 * len) : buf.toString("latin1", p, p + len);
+  }
+
+  /** Arena offset of the entry of live id `id` (for links of a key found without intern()). */
+  entryOf(id: number): number {
+    return this.offsets[id] ?? 0;
+  }
+
+  /** Parent id of link `j` of the entry at `off`, -1 when not linked. */
+  linkId(off: number, j: number): number {
+    const a = this.arena;
+    const p = off + HEADER + LINK_BYTES * j;
+    return (a[p] ?? 0) | ((a[p + 1] ?? 0) << 8) | ((a[p + 2] ?? 0) << 16) | ((a[p + 3] ?? 0) << 24);
+  }
+
+  /** hashString32 of the parent key of link `j` (valid when linked). */
+  linkHash(off: number, j: number): number {
+    const a = this.arena;
+    const p = off + HEADER + LINK_BYTES * j + 4;
+    return ((a[p] ?? 0) | ((a[p + 1] ?? 0) << 8) | ((a[p + 2] ?? 0) << 16) | ((a[p + 3] ?? 0) << 24)) >>> 0;
+  }
+
+  /** Length (code units) of the parent key of link `j` (valid when linked). */
+  linkLength(off: number, j: number): number {
+    const a = this.arena;
+    const p = off + HEADER + LINK_BYTES * j + 8;
+    return (a[p] ?? 0) | ((a[p + 1] ?? 0) << 8);
+  }
+
+  /** Links the entry at `off` to live id `id` of parent table `j` (key hash `hash`, length `length`), retaining it. */
+  setLink(off: number, j: number, id: number, hash: number, length: number): void {
+    const parent = this.parents[j];
+    if (parent === undefined || id < 0 || length > MAX_KEY_LENGTH) return;
+    if (this.linkId(off, j) >= 0) throw new RangeError(`link ${j} of the entry at ${off} is already set`);
+    parent.retain(id);
+    const a = this.arena;
+    const p = off + HEADER + LINK_BYTES * j;
+    writeU32(a, p, id);
+    writeU32(a, p + 4, hash);
+    a[p + 8] = length & 0xff;
+    a[p + 9] = length >>> 8;
   }
 
   /** A window started to hold state for the key. */
@@ -140,7 +209,7 @@ export class KeyTable {
     const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
     if (len !== key.length) return false;
-    let p = off + HEADER;
+    let p = off + this.header;
     if (meta & WIDE) {
       for (let i = 0; i < len; i++, p += 2) if (((a[p] ?? 0) | ((a[p + 1] ?? 0) << 8)) !== key.charCodeAt(i)) return false;
       return true;
@@ -154,7 +223,7 @@ export class KeyTable {
     const a = this.arena;
     const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
     const len = meta & ~WIDE;
-    const p = off + HEADER;
+    const p = off + this.header;
     let h = 0x811c9dc5;
     if (meta & WIDE) for (let i = 0; i < len; i++) h = Math.imul(h ^ ((a[p + 2 * i] ?? 0) | ((a[p + 2 * i + 1] ?? 0) << 8)), 0x01000193);
     else for (let i = 0; i < len; i++) h = Math.imul(h ^ (a[p + i] ?? 0), 0x01000193);
@@ -170,7 +239,7 @@ export class KeyTable {
         break;
       }
     }
-    const bytes = HEADER + (wide ? 2 * key.length : key.length);
+    const bytes = this.header + (wide ? 2 * key.length : key.length);
     if (this.arenaUsed + bytes > this.arena.length) this.makeRoom(bytes);
     const off = this.arenaUsed;
     const a = this.arena;
@@ -181,7 +250,8 @@ export class KeyTable {
     const meta = key.length | (wide ? WIDE : 0);
     a[off + 4] = meta & 0xff;
     a[off + 5] = meta >>> 8;
-    const p = off + HEADER;
+    for (let j = 0; j < this.parents.length; j++) writeU32(a, off + HEADER + LINK_BYTES * j, 0xffffffff);
+    const p = off + this.header;
     if (wide) {
       for (let i = 0; i < key.length; i++) {
         const c = key.charCodeAt(i);
@@ -199,7 +269,7 @@ export class KeyTable {
   private entryBytes(off: number): number {
     const a = this.arena;
     const meta = (a[off + 4] ?? 0) | ((a[off + 5] ?? 0) << 8);
-    return HEADER + (meta & WIDE ? 2 * (meta & ~WIDE) : meta);
+    return this.header + (meta & WIDE ? 2 * (meta & ~WIDE) : meta);
   }
 
   /** Compacts the arena when half of it is freed keys, else grows it. */
@@ -257,6 +327,10 @@ export class KeyTable {
     }
     slots[2 * hole] = 0;
     slots[2 * hole + 1] = 0;
+    for (let j = 0; j < this.parents.length; j++) {
+      const pid = this.linkId(off, j);
+      if (pid >= 0) this.parents[j]?.release(pid);
+    }
     this.arenaGarbage += this.entryBytes(off);
     this.offsets[id] = this.freeHead;
     this.freeHead = id;
@@ -290,6 +364,13 @@ export class KeyTable {
     this.slots = next;
     this.mask = mask;
   }
+}
+
+function writeU32(a: Uint8Array, p: number, v: number): void {
+  a[p] = v & 0xff;
+  a[p + 1] = (v >>> 8) & 0xff;
+  a[p + 2] = (v >>> 16) & 0xff;
+  a[p + 3] = v >>> 24;
 }
 
 function tableSizeFor(n: number): number {

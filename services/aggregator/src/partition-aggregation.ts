@@ -5,6 +5,8 @@ import type { DnsEvent, FlowRecord, WindowAggregate, MeasureSummary, DistinctEst
 import type { Moments } from "../../../lib/src/welford.js";
 import { DIMENSIONS, isTumbling, lastStartAtOrBefore, windowStartsFor, type DimensionName, type WindowSpec } from "./windows.js";
 import { OVERFLOW } from "./key-table.js";
+import { LINK_DESTINATION, LINK_DOMAIN, LINK_SOURCE } from "./bounds.js";
+import { hashString32 } from "../../../lib/src/hash.js";
 import { EMIT_DIRTY, type MomentsTable } from "./moments-table.js";
 import { DnsSummary, FlowSummary, measureSummary } from "./summaries.js";
 import { DIM_GLOBAL, DIM_INDEX, DIM_NODE, GLOBAL_KEY, WindowState, type KeyTablesByDim, type Stream } from "./window-state.js";
@@ -12,6 +14,11 @@ import { DIM_GLOBAL, DIM_INDEX, DIM_NODE, GLOBAL_KEY, WindowState, type KeyTable
 /** Key of the bucket that holds records whose key did not fit the dimension's bound. */
 export const OTHER_KEY = "(other)";
 const NXDOMAIN = 3;
+const DIM_DOMAIN = DIM_INDEX.registered_domain;
+const DIM_QNAME = DIM_INDEX.qname;
+const DIM_SOURCE = DIM_INDEX.source;
+const DIM_DESTINATION = DIM_INDEX.destination;
+const DIM_FLOW = DIM_INDEX.flow;
 
 export interface AggregationSettings {
   readonly windows: readonly WindowSpec[];
@@ -76,6 +83,15 @@ export class PartitionAggregation {
   private readonly keys = new Int32Array(DIMENSIONS.length);
   private readonly hashes = new Uint32Array(DIMENSIONS.length);
   private readonly lastKeys: (string | null)[] = DIMENSIONS.map(() => null);
+  /**
+   * Dimensions the panes track: only their keys are interned (a key no pane retains would stay in its
+   * table, and through its links hold its parents).
+   */
+  private readonly tracked: readonly boolean[];
+  /** Panes track global and node rows: records update the node's, the global one is derived at close. */
+  private readonly globalFromNodes: boolean;
+  /** Whether the record's key of a dimension was looked up (its table's lastEntry is its entry) or cached. */
+  private readonly looked = DIMENSIONS.map(() => false);
   /** Late records since the last advance(), per pane start: deltas for the retained windows. */
   readonly latePanes = new Map<number, WindowState>();
   private lastPane: WindowState | null = null;
@@ -97,6 +113,8 @@ export class PartitionAggregation {
       this.specDims.set(w.name, streamDimensions(stream, w.dimensions));
     }
     this.paneDims = DIMENSIONS.filter((d) => dims.has(d));
+    this.tracked = DIMENSIONS.map((d) => dims.has(d));
+    this.globalFromNodes = dims.has("global") && dims.has("node");
   }
 
   ingestDns(ev: DnsEvent): void {
@@ -108,13 +126,13 @@ export class PartitionAggregation {
     const st = this.target(t);
     if (st === null) return;
     this.internKey(DIM_NODE, ev.node);
-    this.internKey(DIM_INDEX.registered_domain, ev.registered_domain);
-    this.internKey(DIM_INDEX.qname, ev.qname);
-    this.internKey(DIM_INDEX.source, client);
-    this.internKey(DIM_INDEX.destination, server);
+    this.internKey(DIM_QNAME, ev.qname);
+    this.internDomain(ev.registered_domain, ev.qname);
+    this.internKey(DIM_SOURCE, client);
+    this.internKey(DIM_DESTINATION, server);
     const nx = ev.is_response && ev.rcode === NXDOMAIN;
     const rt = ev.response_time_us;
-    for (let d = 0; d < DIMENSIONS.length; d++) {
+    for (let d = this.globalFromNodes ? DIM_NODE : DIM_GLOBAL; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;
       const slot = st.slot(d, this.keys[d] ?? 0);
@@ -132,14 +150,13 @@ export class PartitionAggregation {
     const st = this.target(t);
     if (st === null) return;
     this.internKey(DIM_NODE, f.node);
-    this.internKey(DIM_INDEX.source, f.src_addr);
-    this.internKey(DIM_INDEX.destination, f.dst_addr);
-    this.internKey(DIM_INDEX.flow, flowKey);
+    this.internKey(DIM_FLOW, flowKey);
+    this.internFlowAddresses(f.src_addr, f.dst_addr);
     const packets = f.packets_fwd + f.packets_rev;
     const mean = packets > 0 ? f.size_sum / packets : 0;
     const m2 = packets > 0 ? Math.max(0, f.size_sumsq - f.size_sum * mean) : 0;
     const rst = f.end_reason === "rst" || f.rst_count > 0;
-    for (let d = 0; d < DIMENSIONS.length; d++) {
+    for (let d = this.globalFromNodes ? DIM_NODE : DIM_GLOBAL; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;
       const slot = st.slot(d, this.keys[d] ?? 0);
@@ -201,12 +218,108 @@ export class PartitionAggregation {
 
   private internKey(dim: number, key: string): void {
     // Consecutive records often share a key (one node, a burst for one domain): skip the hash lookup.
+    this.looked[dim] = false;
     if (this.lastKeys[dim] === key && this.keys[dim] !== OVERFLOW) return;
     const kt = this.keyTables[dim];
     if (kt == null) return;
+    if (this.tracked[dim] !== true) return this.untracked(dim, key);
     this.keys[dim] = kt.intern(key);
     this.hashes[dim] = kt.lastHash;
     this.lastKeys[dim] = key;
+    this.looked[dim] = true;
+  }
+
+  /** A key of a dimension no pane tracks: only its hash, for the distinct counts of the global and node keys. */
+  private untracked(dim: number, key: string): void {
+    this.keys[dim] = OVERFLOW;
+    this.hashes[dim] = hashString32(key);
+    this.lastKeys[dim] = null;
+  }
+
+  /**
+   * The registered domain, from the query name's link when it applies (no lookup), else looked up and
+   * linked. A link names the suffix of the query name of the linked length, so it is this record's
+   * domain exactly when the domain is a suffix of the name of that length.
+   */
+  private internDomain(domain: string, qname: string): void {
+    if (this.lastKeys[DIM_DOMAIN] === domain && this.keys[DIM_DOMAIN] !== OVERFLOW) return;
+    const dt = this.keyTables[DIM_DOMAIN];
+    if (dt == null) return;
+    if (this.tracked[DIM_DOMAIN] !== true) return this.untracked(DIM_DOMAIN, domain);
+    const qt = this.tracked[DIM_QNAME] === true ? this.keyTables[DIM_QNAME] : null;
+    const qid = this.keys[DIM_QNAME] ?? OVERFLOW;
+    let off = -1;
+    if (qt != null && qid !== OVERFLOW && qname.endsWith(domain)) {
+      off = this.looked[DIM_QNAME] ? qt.lastEntry : qt.entryOf(qid);
+      if (qt.linkId(off, LINK_DOMAIN) >= 0) {
+        if (qt.linkLength(off, LINK_DOMAIN) === domain.length) {
+          this.keys[DIM_DOMAIN] = qt.linkId(off, LINK_DOMAIN);
+          this.hashes[DIM_DOMAIN] = qt.linkHash(off, LINK_DOMAIN);
+          this.lastKeys[DIM_DOMAIN] = domain;
+          return;
+        }
+        off = -1;
+      }
+    }
+    const id = dt.intern(domain);
+    this.keys[DIM_DOMAIN] = id;
+    this.hashes[DIM_DOMAIN] = dt.lastHash;
+    this.lastKeys[DIM_DOMAIN] = domain;
+    if (qt != null && off >= 0 && id !== OVERFLOW) qt.setLink(off, LINK_DOMAIN, id, dt.lastHash, domain.length);
+  }
+
+  /**
+   * A flow's source and destination, from the flow key's links when they apply (no lookup), else looked
+   * up and linked. A link applies when the addresses' hashes and lengths match the linked ones and the
+   * two hashes differ: a flow key (a Community ID, or the 5-tuple text) names one unordered address
+   * pair, and distinct hashes rule out the swapped orientation, so the linked ids are these addresses.
+   */
+  private internFlowAddresses(src: string, dst: string): void {
+    const srcCached = this.lastKeys[DIM_SOURCE] === src && this.keys[DIM_SOURCE] !== OVERFLOW;
+    const dstCached = this.lastKeys[DIM_DESTINATION] === dst && this.keys[DIM_DESTINATION] !== OVERFLOW;
+    if (srcCached && dstCached) return;
+    const st = this.keyTables[DIM_SOURCE];
+    const dt = this.keyTables[DIM_DESTINATION];
+    if (st == null || dt == null) return;
+    const hs = hashString32(src);
+    const hd = hashString32(dst);
+    const ft = this.tracked[DIM_FLOW] === true ? this.keyTables[DIM_FLOW] : null;
+    const fid = this.keys[DIM_FLOW] ?? OVERFLOW;
+    let off = -1;
+    if (ft != null && fid !== OVERFLOW && hs !== hd) {
+      off = this.looked[DIM_FLOW] ? ft.lastEntry : ft.entryOf(fid);
+      const ps = ft.linkId(off, LINK_SOURCE);
+      if (ps >= 0) {
+        if (ft.linkHash(off, LINK_SOURCE) === hs && ft.linkHash(off, LINK_DESTINATION) === hd && ft.linkLength(off, LINK_SOURCE) === src.length && ft.linkLength(off, LINK_DESTINATION) === dst.length) {
+          this.keys[DIM_SOURCE] = ps;
+          this.keys[DIM_DESTINATION] = ft.linkId(off, LINK_DESTINATION);
+          this.hashes[DIM_SOURCE] = hs;
+          this.hashes[DIM_DESTINATION] = hd;
+          this.lastKeys[DIM_SOURCE] = src;
+          this.lastKeys[DIM_DESTINATION] = dst;
+          return;
+        }
+        off = -1;
+      }
+    }
+    if (this.tracked[DIM_SOURCE] !== true) this.untracked(DIM_SOURCE, src);
+    else if (!srcCached) {
+      this.keys[DIM_SOURCE] = st.internHashed(src, hs);
+      this.hashes[DIM_SOURCE] = hs;
+      this.lastKeys[DIM_SOURCE] = src;
+    }
+    if (this.tracked[DIM_DESTINATION] !== true) this.untracked(DIM_DESTINATION, dst);
+    else if (!dstCached) {
+      this.keys[DIM_DESTINATION] = dt.internHashed(dst, hd);
+      this.hashes[DIM_DESTINATION] = hd;
+      this.lastKeys[DIM_DESTINATION] = dst;
+    }
+    const sid = this.keys[DIM_SOURCE] ?? OVERFLOW;
+    const did = this.keys[DIM_DESTINATION] ?? OVERFLOW;
+    if (ft != null && off >= 0 && sid !== OVERFLOW && did !== OVERFLOW) {
+      ft.setLink(off, LINK_SOURCE, sid, hs, src.length);
+      ft.setLink(off, LINK_DESTINATION, did, hd, dst.length);
+    }
   }
 
   private updateDnsSummary(s: DnsSummary, ev: DnsEvent, rt: number | null): void {
@@ -244,6 +357,7 @@ export class PartitionAggregation {
     const deltas = [...this.latePanes.values()].sort((a, b) => a.start - b.start);
     this.latePanes.clear();
     for (const delta of deltas) {
+      if (this.globalFromNodes) delta.deriveGlobalFromNodes();
       persist?.(delta, true);
       this.mergeIntoWindows(delta, false);
       delta.dispose();
@@ -258,6 +372,7 @@ export class PartitionAggregation {
       pane.tables.forEach((t, d) => {
         if (t != null) this.paneSizes[d] = Math.max(16, t.size);
       });
+      if (this.globalFromNodes) pane.deriveGlobalFromNodes();
       persist?.(pane, false);
       this.mergeIntoWindows(pane, true);
     }

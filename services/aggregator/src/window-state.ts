@@ -95,6 +95,19 @@ export class WindowState {
     this.snapshotDirty = true;
   }
 
+  /**
+   * Builds the global row and summary of a pane from its node rows (every record has one node key, the
+   * overflow bucket included), so ingestion updates one of the two. Merges are the exact ones windows
+   * use (counts add, Welford moments by Chan et al., sketches by bins and registers).
+   */
+  deriveGlobalFromNodes(): void {
+    const into = this.tables[DIM_GLOBAL];
+    const from = this.tables[DIM_NODE];
+    if (into == null || from == null) return;
+    for (let s = 0; s < from.size; s++) into.mergeSlot(into.slotFor(GLOBAL_KEY), from, s);
+    for (const n of this.nodes.values()) mergeSummary(this.summaryFor(DIM_GLOBAL, GLOBAL_KEY), n);
+  }
+
   /** Releases every key this window retained; the state must not be used afterwards. */
   dispose(): void {
     for (let d = 0; d < this.tables.length; d++) {

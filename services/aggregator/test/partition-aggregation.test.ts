@@ -243,3 +243,52 @@ test("flow windows carry the seed's FlowStatistics, exact against the packets", 
   assert.equal(g?.top_k_of, "source_bytes");
   assert.equal(g?.top_k[0]?.count, all.reduce((a, b) => a + b, 0));
 });
+
+test("a query name's linked domain and a flow key's linked addresses are used only when they are this record's", () => {
+  const { agg, advance } = setup({ windows: [windowSpec(1000, 1000, ALL)] });
+  // One name under two registered domains (two public-suffix lists): each record counts under its own.
+  agg.ingestDns(dnsEvent({ t: 10, qname: "a.b.co.uk", registered_domain: "b.co.uk" }));
+  agg.ingestDns(dnsEvent({ t: 11, qname: "x.org", registered_domain: "x.org" }));
+  agg.ingestDns(dnsEvent({ t: 12, qname: "a.b.co.uk", registered_domain: "co.uk" }));
+  agg.ingestDns(dnsEvent({ t: 13, qname: "x.org", registered_domain: "x.org" }));
+  agg.ingestDns(dnsEvent({ t: 14, qname: "a.b.co.uk", registered_domain: "b.co.uk" }));
+  agg.ingestDns(dnsEvent({ t: 15, qname: "x.org", registered_domain: "elsewhere.net" }));
+  const es = advance(1000);
+  assert.equal(row(es, "1s", 0, "registered_domain", "b.co.uk")?.count, 2);
+  assert.equal(row(es, "1s", 0, "registered_domain", "co.uk")?.count, 1);
+  assert.equal(row(es, "1s", 0, "registered_domain", "x.org")?.count, 2);
+  assert.equal(row(es, "1s", 0, "registered_domain", "elsewhere.net")?.count, 1);
+  assert.equal(row(es, "1s", 0, "qname", "a.b.co.uk")?.count, 3);
+
+  const f = setup({ windows: [windowSpec(1000, 1000, ALL)], stream: "flow" });
+  // A Community ID is the same in both directions: the reversed record must not take the first's addresses.
+  const flow = (t: number, src: string, dst: string): void => f.agg.ingestFlow(flowRecord({ t, sizes: [100], src_addr: src, dst_addr: dst, community_id: "1:same" }));
+  flow(10, "198.18.0.1", "198.18.0.2");
+  flow(11, "198.18.9.9", "198.18.9.8");
+  flow(12, "198.18.0.2", "198.18.0.1");
+  flow(13, "198.18.9.9", "198.18.9.8");
+  flow(14, "198.18.0.1", "198.18.0.2");
+  const fs = f.advance(1000);
+  assert.equal(row(fs, "1s", 0, "source", "198.18.0.1")?.count, 2);
+  assert.equal(row(fs, "1s", 0, "source", "198.18.0.2")?.count, 1);
+  assert.equal(row(fs, "1s", 0, "destination", "198.18.0.1")?.count, 1);
+  assert.equal(row(fs, "1s", 0, "destination", "198.18.0.2")?.count, 2);
+  assert.equal(row(fs, "1s", 0, "source", "198.18.9.9")?.count, 2);
+  assert.equal(row(fs, "1s", 0, "flow", "1:same")?.count, 5);
+});
+
+test("links keep no key alive past its windows, also when the finer dimension is not tracked", () => {
+  for (const dims of [ALL, ["registered_domain", "source"] as DimensionName[]]) {
+    const { agg, advance, tables } = setup({ windows: [windowSpec(1000, 1000, dims), windowSpec(10_000, 10_000, ["registered_domain"])] });
+    for (let i = 0; i < 50; i++) agg.ingestDns(dnsEvent({ t: 10 + i, qname: `w${i % 7}.d${i % 5}.com`, registered_domain: `d${i % 5}.com` }));
+    advance(2000);
+    assert.equal(tables[2]?.size, 5, "the 10 s window still holds the domains");
+    assert.equal(tables[3]?.size, 0, "the names went with the 1 s window");
+    advance(10_000);
+    for (const t of tables) assert.equal(t?.size ?? 0, 0);
+  }
+  const f = setup({ windows: [windowSpec(1000, 1000, ALL)], stream: "flow" });
+  for (let i = 0; i < 50; i++) f.agg.ingestFlow(flowRecord({ t: 10 + i, sizes: [100], src_addr: `10.0.0.${i % 9}`, community_id: `1:${i % 13}` }));
+  f.advance(1000);
+  for (const t of f.tables) assert.equal(t?.size ?? 0, 0);
+});
