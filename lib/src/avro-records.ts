@@ -144,6 +144,7 @@ export interface FeatureVector {
 
 export type WindowKind = "tumbling" | "hopping";
 export type Dimension = "registered_domain" | "qname" | "source" | "destination" | "flow" | "node" | "global";
+export type AggregateStream = "dns" | "flow";
 
 export interface MeasureSummary {
   name: string;
@@ -198,6 +199,8 @@ export interface WindowAggregate {
   kind: WindowKind;
   dimension: Dimension;
   key: string;
+  /** The input stream summarised (schema v2); null only in v1 records: see aggregate-stream.ts. */
+  stream: AggregateStream | null;
   count: number;
   rate_per_s: number;
   measures: MeasureSummary[];

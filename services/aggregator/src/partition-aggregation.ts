@@ -568,6 +568,7 @@ export class PartitionAggregation {
       kind: isTumbling(spec) ? "tumbling" : "hopping",
       dimension,
       key,
+      stream: this.stream,
       count,
       rate_per_s: count / seconds,
       measures,
