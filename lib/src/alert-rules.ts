@@ -4,17 +4,18 @@ import { stringify } from "yaml";
 
 /** The three numbers of `monitoring.alert_thresholds` in the seed config. */
 export interface AlertThresholds {
-  /** p99 of stoq_processing_latency_seconds above this many microseconds fires StoqLatencyP99High. */
+  /** p99 of stoq_processing_latency_seconds (kernel to producer, per collector) above this many microseconds fires StoqLatencyP99High. */
   readonly latency_p99_us: number;
-  /** The 5-minute packet rate this many percent below the previous 30 minutes' fires StoqThroughputDrop. */
+  /** A collector's 5-minute packet rate (kernel hooks) this many percent below its previous 30 minutes' fires StoqThroughputDrop. */
   readonly throughput_drop_percent: number;
   /** stoq_false_positive_rate (a 0..1 gauge) above this fires StoqFalsePositiveRateHigh. */
   readonly false_positive_rate: number;
 }
 
+/** The metrics the rules read, each registered by a service (the dashboards test checks every name). */
 export const ALERT_METRICS = {
   latency: "stoq_processing_latency_seconds",
-  packets: "stoq_packets_total",
+  packets: 'stoq_kernel_stat_total{stat="packets"}',
   falsePositiveRate: "stoq_false_positive_rate",
 } as const;
 
@@ -37,8 +38,9 @@ export function renderAlertRules(t: AlertThresholds): string {
   const keep = 1 - t.throughput_drop_percent / 100;
   // The baseline is the 30 minutes before the current 5-minute window: long enough that a lasting drop
   // keeps firing for a while instead of becoming the new normal after one window.
-  const rate = `sum by (job) (rate(${ALERT_METRICS.packets}[5m]))`;
-  const rateBefore = `sum by (job) (rate(${ALERT_METRICS.packets}[30m] offset 5m))`;
+  // Per collector (instance), not per job: one node going quiet must not hide behind the fleet's sum.
+  const rate = `sum by (instance) (rate(${ALERT_METRICS.packets}[5m]))`;
+  const rateBefore = `sum by (instance) (rate(${ALERT_METRICS.packets}[30m] offset 5m))`;
   const doc = {
     groups: [
       {
@@ -46,22 +48,22 @@ export function renderAlertRules(t: AlertThresholds): string {
         rules: [
           {
             alert: "StoqLatencyP99High",
-            expr: `histogram_quantile(0.99, sum by (job, le) (rate(${ALERT_METRICS.latency}_bucket[5m]))) > ${latencySeconds}`,
+            expr: `histogram_quantile(0.99, sum by (instance, le) (rate(${ALERT_METRICS.latency}_bucket[5m]))) > ${latencySeconds}`,
             for: FOR,
             labels: { severity: "warning" },
             annotations: {
-              summary: `{{ $labels.job }}: p99 processing latency above ${t.latency_p99_us} us`,
+              summary: `{{ $labels.instance }}: p99 processing latency (kernel to producer) above ${t.latency_p99_us} us`,
               description: "p99 is {{ $value | humanizeDuration }} over the last 5 minutes.",
             },
           },
           {
             alert: "StoqThroughputDrop",
-            // A job that was idle before cannot have dropped; `> 0` keeps it out.
+            // A collector that was idle before cannot have dropped; `> 0` keeps it out.
             expr: `(${rate}) < ${keep} * (${rateBefore}) and (${rateBefore}) > 0`,
             for: FOR,
             labels: { severity: "warning" },
             annotations: {
-              summary: `{{ $labels.job }}: packet rate down more than ${t.throughput_drop_percent}% against the previous 30 minutes`,
+              summary: `{{ $labels.instance }}: packet rate down more than ${t.throughput_drop_percent}% against the previous 30 minutes`,
               description: "Current rate {{ $value | humanize }} packets/s.",
             },
           },

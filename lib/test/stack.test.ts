@@ -202,20 +202,23 @@ describe("alert rules rendered from monitoring.alert_thresholds", () => {
   // false-positive rate. promtool evaluates the rules on them at minute 50.
   const inputSeries = [
     ...["0.00005", "0.0001", "0.0002", "+Inf"].map((le) => ({
-      series: `stoq_processing_latency_seconds_bucket{job="slow",le="${le}"}`,
+      series: `stoq_processing_latency_seconds_bucket{instance="slow",le="${le}"}`,
       values: le === "0.00005" || le === "0.0001" ? "0x60" : "0+600x60",
     })),
     ...["0.00005", "0.0001", "0.0002", "+Inf"].map((le) => ({
-      series: `stoq_processing_latency_seconds_bucket{job="fast",le="${le}"}`,
+      series: `stoq_processing_latency_seconds_bucket{instance="fast",le="${le}"}`,
       values: "0+600x60",
     })),
-    { series: 'stoq_packets_total{job="dropping"}', values: "0+600x40 24480+480x20" },
-    { series: 'stoq_packets_total{job="dipping"}', values: "0+600x40 24570+570x20" },
+    // Two hooks of one collector add up; the other stats of the same counter are not packets.
+    { series: 'stoq_kernel_stat_total{instance="dropping",hook="xdp_ingress",stat="packets"}', values: "0+300x40 12240+240x20" },
+    { series: 'stoq_kernel_stat_total{instance="dropping",hook="tc_egress",stat="packets"}', values: "0+300x40 12240+240x20" },
+    { series: 'stoq_kernel_stat_total{instance="dropping",hook="xdp_ingress",stat="dns_query"}', values: "0+600x60" },
+    { series: 'stoq_kernel_stat_total{instance="dipping",hook="xdp_ingress",stat="packets"}', values: "0+600x40 24570+570x20" },
     { series: 'stoq_false_positive_rate{job="noisy"}', values: "0.05x60" },
     { series: 'stoq_false_positive_rate{job="quiet"}', values: "0.01x60" },
   ];
 
-  async function promtoolTest(rules: string, expected: Record<string, { job: string; summary: string; description: string }[]>): Promise<void> {
+  async function promtoolTest(rules: string, expected: Record<string, { labels: Record<string, string>; summary: string; description: string }[]>): Promise<void> {
     const spec = {
       rule_files: [rules],
       evaluation_interval: "1m",
@@ -227,7 +230,7 @@ describe("alert rules rendered from monitoring.alert_thresholds", () => {
             eval_time: "50m",
             alertname,
             exp_alerts: alerts.map((a) => ({
-              exp_labels: { job: a.job, severity: "warning" },
+              exp_labels: { ...a.labels, severity: "warning" },
               exp_annotations: { summary: a.summary, description: a.description },
             })),
           })),
@@ -246,9 +249,9 @@ describe("alert rules rendered from monitoring.alert_thresholds", () => {
 
   test("each alert fires above its seed threshold and stays silent below it", async () => {
     await promtoolTest(writeRules(SEED_ALERT_THRESHOLDS), {
-      StoqLatencyP99High: [{ job: "slow", summary: "slow: p99 processing latency above 100 us", description: "p99 is 199us over the last 5 minutes." }],
-      StoqThroughputDrop: [{ job: "dropping", summary: "dropping: packet rate down more than 10% against the previous 30 minutes", description: "Current rate 8 packets/s." }],
-      StoqFalsePositiveRateHigh: [{ job: "noisy", summary: "noisy: false-positive rate above 0.02", description: "False-positive rate is 5%." }],
+      StoqLatencyP99High: [{ labels: { instance: "slow" }, summary: "slow: p99 processing latency (kernel to producer) above 100 us", description: "p99 is 199us over the last 5 minutes." }],
+      StoqThroughputDrop: [{ labels: { instance: "dropping" }, summary: "dropping: packet rate down more than 10% against the previous 30 minutes", description: "Current rate 8 packets/s." }],
+      StoqFalsePositiveRateHigh: [{ labels: { job: "noisy" }, summary: "noisy: false-positive rate above 0.02", description: "False-positive rate is 5%." }],
     });
   });
 
@@ -257,8 +260,8 @@ describe("alert rules rendered from monitoring.alert_thresholds", () => {
       StoqLatencyP99High: [],
       StoqThroughputDrop: [],
       StoqFalsePositiveRateHigh: [
-        { job: "noisy", summary: "noisy: false-positive rate above 0.001", description: "False-positive rate is 5%." },
-        { job: "quiet", summary: "quiet: false-positive rate above 0.001", description: "False-positive rate is 1%." },
+        { labels: { job: "noisy" }, summary: "noisy: false-positive rate above 0.001", description: "False-positive rate is 5%." },
+        { labels: { job: "quiet" }, summary: "quiet: false-positive rate above 0.001", description: "False-positive rate is 1%." },
       ],
     });
   });

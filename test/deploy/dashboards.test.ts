@@ -10,6 +10,7 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { collectDefaultMetrics, register } from "prom-client";
 import { parse as parseYaml } from "yaml";
+import { renderAlertRules } from "../../lib/src/alert-rules.js";
 import { encode, type Anomaly, type WindowAggregate } from "../../lib/src/avro.js";
 import { loadConfig } from "../../lib/src/config.js";
 import { createAdmin, createProducer } from "../../lib/src/kafka.js";
@@ -199,6 +200,20 @@ describe("Prometheus panels run on the real Prometheus and read only exported me
     for (const m of register.getMetricsAsArray()) {
       const labelNames = (m as unknown as { labelNames?: readonly string[] }).labelNames ?? [];
       for (const l of labelNames) assert.ok(!unbounded.has(l), `${(m as unknown as { name: string }).name} has per-key label ${l}`);
+    }
+  });
+
+  test("the alert rules (rendered from the config, and the copy in deploy/) parse and read only exported metrics", async () => {
+    const rendered = renderAlertRules(loadConfig().monitoring.alert_thresholds);
+    const deployed = fs.readFileSync(path.join(REPO_ROOT, "deploy/prometheus/rules/stoq-alerts.yml"), "utf8");
+    assert.equal(deployed, rendered, "deploy/prometheus/rules/stoq-alerts.yml is `bin/stoq rules` output for config/stoq.yaml");
+    const doc = parseYaml(rendered) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const rules = doc.groups.flatMap((g) => g.rules);
+    assert.equal(rules.length, 3);
+    for (const r of rules) {
+      const q = await prometheus(`/api/v1/query?query=${encodeURIComponent(r.expr)}`);
+      assert.equal(q.status, "success", `${r.alert}: ${r.expr}: ${q.error ?? ""}`);
+      for (const n of metricNames(r.expr)) assert.ok(exported.has(n), `${r.alert}: ${n} is not a metric any STOQ service exports`);
     }
   });
 

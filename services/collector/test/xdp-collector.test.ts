@@ -267,6 +267,13 @@ test("XDP mode on a lab node: enforce after catch-up, records from real traffic,
   assert.ok((await metric("stoq_kernel_stat_total", { interface: lab.hostIf, hook: "tc_egress", stat: "dns_response" })) >= NAMES.length);
   assert.equal(await metric("stoq_collector_shed_total", { interface: lab.hostIf, reason: "ring_reservation" }), 0);
   assert.equal(await metric("stoq_collector_shed_total", { interface: lab.hostIf, reason: "event_queue" }), 0);
+  // Kernel-to-producer latency: observed for the drained batches, and on the kernel's clock (a wall-clock
+  // mix-up would read decades; a wrong offset, negative values).
+  const latency = (await register.getSingleMetric("stoq_processing_latency_seconds")?.get())?.values.filter((v) => v.labels.interface === lab.hostIf) ?? [];
+  const count = latency.find((v) => v.metricName === "stoq_processing_latency_seconds_count")?.value ?? 0;
+  const sum = latency.find((v) => v.metricName === "stoq_processing_latency_seconds_sum")?.value ?? NaN;
+  assert.ok(count > 0, "latency observed");
+  assert.ok(sum > 0 && sum / count < 5, `mean kernel-to-producer latency ${sum / count} s`);
 
   // ---- close ----
   await c.close();
