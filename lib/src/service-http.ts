@@ -8,6 +8,8 @@ import { registerScrapeTarget, type ScrapeRegistration } from "./scrape-targets.
 export interface ServiceHttpOptions {
   readonly service: string;
   readonly instance: string;
+  /** The node name, stable across restarts (instance carries the pid): a label dashboards can group by. */
+  readonly node: string;
   /** 0 picks a free port, which is what several instances on one machine need. */
   readonly port: number;
   /** Answers /readyz; a service is ready once its consumers joined and its producer connected. */
@@ -22,7 +24,7 @@ export interface ServiceHttp {
 }
 
 export async function startServiceHttp(o: ServiceHttpOptions): Promise<ServiceHttp> {
-  register.setDefaultLabels({ service: o.service });
+  register.setDefaultLabels({ service: o.service, node: o.node });
   const server: Server = createServer((req, res) => {
     const url = req.url ?? "/";
     if (url.startsWith("/metrics")) {

@@ -100,6 +100,7 @@ export async function runService(
   const http = await startServiceHttp({
     service: name,
     instance: ctx.instance,
+    node,
     port: opts.port ?? metricsPort(config, name),
     ready: () => service.ready(),
   });
