@@ -41,3 +41,13 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
   },
   { name: TOPICS.dlq, partitions: 3, config: { "retention.ms": String(30 * DAY_MS) } },
 ];
+
+/**
+ * Kafka's default message.max.bytes, which the stack keeps and every topic inherits as max.message.bytes:
+ * the largest record batch the broker accepts. A record too large for it is refused by its producer's
+ * owner before sending (the producer sends an oversized record alone, and the broker rejects it).
+ */
+export const MESSAGE_MAX_BYTES = 1_048_588;
+
+/** Bytes of a one-record batch beyond its key and value: the 61-byte batch header and, at most, the record's header and length varints. */
+export const ONE_RECORD_OVERHEAD_BYTES = 61 + 27;

@@ -2,6 +2,7 @@
 // shape and range checks a collector applies before a model may reach the kernel.
 import type { ModelUpdate } from "../avro.js";
 import { StoqError } from "../errors.js";
+import { MESSAGE_MAX_BYTES, ONE_RECORD_OVERHEAD_BYTES } from "../topics.js";
 import { FEATURE_SPEC } from "./features.js";
 import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, QUANT_RULES, modelShapeError, type QuantModel } from "./int8-mlp.js";
 import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "./ngrams.js";
@@ -48,6 +49,20 @@ export function modelUpdateOf(m: QuantModel, meta: UpdateMeta): UnsignedModelUpd
     ngram_shift: m.ngramShift,
     ngram: Buffer.from(m.ngram.buffer, m.ngram.byteOffset, m.ngram.length),
   };
+}
+
+/**
+ * Refuses (MODEL_REJECTED, naming both sizes) a signed update whose record under `key` on the model topic
+ * would exceed the broker's message.max.bytes: the trainer says so itself instead of the produce failing.
+ */
+export function assertPublishable(message: Buffer, key: string): void {
+  const bytes = message.length + Buffer.byteLength(key) + ONE_RECORD_OVERHEAD_BYTES;
+  if (bytes > MESSAGE_MAX_BYTES) {
+    throw new StoqError(
+      "MODEL_REJECTED",
+      `cannot publish: the model update is ${message.length} bytes (a ${bytes}-byte record), over the broker's message.max.bytes of ${MESSAGE_MAX_BYTES}; use fewer hidden units or n-gram bits`,
+    );
+  }
 }
 
 function int32s(name: string, xs: readonly number[], n: number): Int32Array {

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ModelUpdate } from "../../src/avro.js";
 import { isStoqError } from "../../src/errors.js";
-import { modelUpdateOf, quantModelFromUpdate } from "../../src/model/model-update.js";
+import { assertPublishable, modelUpdateOf, quantModelFromUpdate } from "../../src/model/model-update.js";
 import type { QuantModel } from "../../src/model/int8-mlp.js";
+import { generateSigningKey, signModelUpdate } from "../../src/model/signing.js";
+import { MESSAGE_MAX_BYTES } from "../../src/topics.js";
 
 const model: QuantModel = {
   version: 7n,
@@ -72,4 +74,33 @@ test("an update of the wrong shape, spec or range is refused, naming the field",
   for (const [over, re] of cases) {
     assert.throws(() => quantModelFromUpdate(update(over)), (e) => isStoqError(e, "MODEL_REJECTED") && re.test(e.message), JSON.stringify(over));
   }
+});
+
+test("a 2^14-row table of 32 units fits the broker's message.max.bytes; 64 units is refused, naming both sizes", () => {
+  const key = generateSigningKey();
+  const signed = (nHidden: number): Buffer => {
+    const m: QuantModel = {
+      ...model,
+      nIn: 16,
+      nHidden,
+      inZero: new Int32Array(16),
+      inMul: new Int32Array(16),
+      b1: new Int32Array(nHidden),
+      w1: new Int8Array(16 * nHidden),
+      w2: new Int8Array(nHidden),
+      ngramBits: 14,
+      ngramShift: 4,
+      ngram: new Int8Array((1 << 14) * nHidden),
+    };
+    const metrics = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`some_training_metric_${i}`, i / 7]));
+    return signModelUpdate(modelUpdateOf(m, { ...meta, modelName: "stoq-threat", metrics }), key);
+  };
+  const shipped = signed(32);
+  assert.ok(shipped.length > 512 * 1024 && shipped.length < MESSAGE_MAX_BYTES / 2 + 4096, String(shipped.length));
+  assertPublishable(shipped, "stoq-threat");
+  const wide = signed(64);
+  assert.throws(
+    () => assertPublishable(wide, "stoq-threat"),
+    (e: unknown) => isStoqError(e) && e.code === "MODEL_REJECTED" && e.message.includes(`${wide.length} bytes`) && e.message.includes(String(MESSAGE_MAX_BYTES)),
+  );
 });

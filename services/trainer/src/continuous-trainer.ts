@@ -7,7 +7,7 @@ import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
 import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
 import { ngramRows } from "../../../lib/src/model/ngrams.js";
-import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
+import { assertPublishable, modelUpdateOf } from "../../../lib/src/model/model-update.js";
 import { signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
 import type { FeatureRow } from "./mlp-train.js";
 import { DEFAULT_RUN_OPTIONS, runTraining, type TrainingResult } from "./training-run.js";
@@ -139,6 +139,7 @@ export class ContinuousTrainer {
       }),
       this.o.key,
     );
+    assertPublishable(message, this.o.modelName);
     this.lastVersion = version;
     return { kind: "published", result, message, version };
   }

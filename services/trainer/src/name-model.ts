@@ -4,7 +4,7 @@
 import { DEV_PUBLIC_KEY, DNS_QUERY_MODEL, floatModelFile, writeModelArtifact } from "../../../lib/src/model/artifact.js";
 import { loadBigramTable } from "../../../lib/src/model/bigram.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
-import { modelUpdateOf } from "../../../lib/src/model/model-update.js";
+import { assertPublishable, modelUpdateOf } from "../../../lib/src/model/model-update.js";
 import { publicKeyPem, signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
 import { writeFileSync } from "node:fs";
 import { DEFAULT_DATASET_OPTIONS, defaultDataPaths, loadTrainingNames, type DatasetOptions } from "./datasets.js";
@@ -79,6 +79,9 @@ export async function trainNameModel(opts: NameModelOptions, key: SigningKey): P
     }),
     key,
   );
+  // The shipped model is published as it is (the demo, a collector starting from it): one that could not
+  // be is not written.
+  assertPublishable(message, opts.modelName);
   writeModelArtifact(opts.out, {
     model_name: opts.modelName,
     update_base64: message.toString("base64"),

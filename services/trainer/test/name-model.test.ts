@@ -3,7 +3,9 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { isStoqError } from "../../../lib/src/errors.js";
 import { loadModelArtifact } from "../../../lib/src/model/artifact.js";
+import { MESSAGE_MAX_BYTES } from "../../../lib/src/topics.js";
 import { publicKeyFromPem, generateSigningKey, verifyModelUpdate } from "../../../lib/src/model/signing.js";
 import { defaultNameModelOptions, trainNameModel } from "../src/name-model.js";
 
@@ -79,6 +81,32 @@ test("a model below the quality bar is not written", async () => {
     );
     assert.equal(message, null);
     assert.ok(result.failures.some((f) => /int8 AUC/.test(f)));
+    assert.throws(() => readFileSync(out));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a model too large for the broker's message.max.bytes (2^14 rows x 64 units) is refused by name and size, and not written", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "stoq-train-"));
+  try {
+    const data = join(dir, "data");
+    mkdirSync(join(data, "domains"), { recursive: true });
+    mkdirSync(join(data, "dns-tunnel/netrack"), { recursive: true });
+    writeFileSync(join(data, "domains/benign.csv"), sample("domains/benign.csv", 300, true));
+    writeFileSync(join(data, "domains/dga.csv"), sample("domains/dga.csv", 300, true));
+    writeFileSync(join(data, "dns-tunnel/netrack/train.csv"), sample("dns-tunnel/netrack/train.csv", 60, false));
+    writeFileSync(join(data, "dns-tunnel/netrack/validate.csv"), sample("dns-tunnel/netrack/validate.csv", 30, false));
+    const base = defaultNameModelOptions(data);
+    const out = join(dir, "model.json");
+    const anyQuality = { minSamples: 1, minAuc: 0, maxFalsePositiveRate: 1, minRecall: 0, maxAucGap: 1 };
+    await assert.rejects(
+      trainNameModel(
+        { ...base, out, publicKeyOut: null, dataset: { ...base.dataset, perFamily: 10 }, train: { ...base.train, nHidden: 64, ngramBits: 14, epochs: 1 }, quality: anyQuality },
+        generateSigningKey(),
+      ),
+      (e: unknown) => isStoqError(e) && e.code === "MODEL_REJECTED" && /model update is 1\d{6} bytes/.test(e.message) && e.message.includes(`message.max.bytes of ${MESSAGE_MAX_BYTES}`),
+    );
     assert.throws(() => readFileSync(out));
   } finally {
     rmSync(dir, { recursive: true, force: true });
