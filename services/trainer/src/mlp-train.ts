@@ -1,9 +1,10 @@
 // Trains the float model the kernel scores (dense inputs plus the bag of hashed character-trigram
 // embeddings -> ReLU hidden -> logit) on feature rows, after calibrating the kernel's input quantization
 // from the training ranges, so the float model already sees exactly the int8 inputs the kernel computes.
-// Plain TypeScript: a step touches a few dozen of the table's 2^bits rows, which sparse updates exploit
-// and a dense tensor library would not.
+// Learned with TensorFlow.js on its WASM backend.
+import type * as TF from "@tensorflow/tfjs";
 import { floatInputs, type FloatModel, type InputCalibration } from "../../../lib/src/model/float-mlp.js";
+import { tfWasm } from "./tf-backend.js";
 
 export interface FeatureRow {
   /** Integer feature values in feature_spec order (at least nIn of them). */
@@ -23,7 +24,11 @@ export interface TrainOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
-  /** The table's learning rate (its rows see few, sparse updates). */
+  /**
+   * The table's learning rate. Its Adam is dense: a row's momentum keeps moving it for some ten steps
+   * after a batch read it, about ten times the single step of a sparse (lazy) update, hence a rate below
+   * what a lazy update would take.
+   */
   tableLearningRate: number;
   l2: number;
   /** L2 on the table rows a batch touches. */
@@ -38,9 +43,9 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   nHidden: 32,
   ngramBits: 14,
   epochs: 8,
-  batchSize: 64,
+  batchSize: 128,
   learningRate: 0.003,
-  tableLearningRate: 0.01,
+  tableLearningRate: 0.002,
   l2: 1e-5,
   tableL2: 1e-3,
   rangeQuantile: 0.001,
@@ -86,6 +91,7 @@ export interface TrainedFloat {
   finalLoss: number;
 }
 
+
 /** mulberry32: a small seeded generator, so a training run is reproducible. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -101,20 +107,63 @@ function gaussian(rnd: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
 }
 
-const ADAM_B1 = 0.9;
-const ADAM_B2 = 0.999;
-const ADAM_EPS = 1e-8;
 /** A long run hands the event loop back this often (the continuous trainer shares it with its consumers). */
 const YIELD_MS = 50;
 
 /**
- * Mini-batch Adam on the weighted sigmoid cross-entropy, with L2 on the weights and a learning rate that
- * decays linearly to a tenth, so the weights settle before they are rounded to int8. The table's Adam
- * moments are updated lazily (only the rows a batch touches), and the table starts at zero, so a trigram
- * no training name holds adds nothing to any unit. The inputs are standardized for the optimizer and the
- * standardization folded back into w1 and b1, so the returned model reads the kernel's x / 127 directly.
+ * A batch's n-gram bag as index lists: the distinct table rows it reads, and each (name, row) occurrence
+ * as an index into them, ordered by name for the forward sum and by row for its gradient (the segment
+ * sums need sorted segment ids).
+ */
+interface BatchBag {
+  distinct: Int32Array;
+  bySample: { local: Int32Array; sample: Int32Array };
+  byLocal: { local: Int32Array; sample: Int32Array };
+}
+
+function batchBag(rowLists: readonly Uint16Array[], slot: Int32Array): BatchBag {
+  const distinct: number[] = [];
+  let count = 0;
+  for (const rows of rowLists) count += rows.length;
+  const local = new Int32Array(count);
+  const sample = new Int32Array(count);
+  let o = 0;
+  rowLists.forEach((rows, b) => {
+    for (const row of rows) {
+      if (slot[row] === -1) slot[row] = distinct.push(row) - 1;
+      local[o] = slot[row]!;
+      sample[o++] = b;
+    }
+  });
+  for (const row of distinct) slot[row] = -1;
+  // Counting sort of the occurrences by distinct row.
+  const start = new Int32Array(distinct.length + 1);
+  for (const l of local) start[l + 1]!++;
+  for (let l = 0; l < distinct.length; l++) start[l + 1]! += start[l]!;
+  const byLocal = { local: new Int32Array(count), sample: new Int32Array(count) };
+  for (let t = 0; t < count; t++) {
+    const at = start[local[t]!]!++;
+    byLocal.local[at] = local[t]!;
+    byLocal.sample[at] = sample[t]!;
+  }
+  return { distinct: Int32Array.from(distinct), bySample: { local, sample }, byLocal };
+}
+
+/**
+ * Mini-batch Adam (tf.train's, one optimizer for the dense weights and one at its own rate for the table)
+ * on the weighted sigmoid cross-entropy, with L2 on the weights and on the table rows a batch reads, and a
+ * learning rate that decays linearly to a tenth, so the weights settle before they are rounded to int8.
+ * The table starts at zero, so a trigram no training name holds adds nothing to any unit. The inputs are
+ * standardized for the optimizer and the standardization folded back into w1 and b1, so the returned model
+ * reads the kernel's x / 127 directly.
+ *
+ * The bag sum is a gather of the batch's distinct rows and a SparseSegmentSum per name; the WASM backend
+ * has no UnsortedSegmentSum, which tfjs's own gradients of both ops need, so both carry a custom gradient
+ * from kernels it has: the bag's is a SparseSegmentSum of the names' gradients per distinct row, the
+ * gather's a ScatterNd of those into the table's shape (distinct rows, so nothing needs accumulating).
  */
 export async function trainFloatModel(data: readonly FeatureRow[], opts: TrainOptions = DEFAULT_TRAIN_OPTIONS, log?: (m: string) => void): Promise<TrainedFloat> {
+  const tf = await tfWasm();
   const { nIn, nHidden: H } = opts;
   const n = data.length;
   const calibration = calibrateInputs(data, nIn, opts.rangeQuantile);
@@ -128,127 +177,148 @@ export async function trainFloatModel(data: readonly FeatureRow[], opts: TrainOp
   for (let k = 0; k < n; k++) for (let i = 0; i < nIn; i++) xs[k * nIn + i] = (xs[k * nIn + i]! - mean[i]!) / std[i]!;
   const noRows = new Uint16Array(0);
   const rowsOf = (r: FeatureRow): Uint16Array => (opts.ngramBits > 0 && r.rows ? r.rows : noRows);
+  const tableRows = opts.ngramBits > 0 ? 1 << opts.ngramBits : 0;
 
   const rnd = mulberry32(opts.seed);
-  // Dense parameters in one vector: w1 (unit j's weights at j * nIn), b1, w2, b2; L2 on w1 and w2.
-  const oB1 = H * nIn;
-  const oW2 = oB1 + H;
-  const oB2 = oW2 + H;
-  const P = oB2 + 1;
-  const p = new Float64Array(P);
-  for (let k = 0; k < oB1; k++) p[k] = gaussian(rnd) * Math.sqrt(2 / nIn);
-  for (let j = 0; j < H; j++) p[oW2 + j] = gaussian(rnd) * Math.sqrt(1 / H);
-  const decayed = (q: number): boolean => q < oB1 || (q >= oW2 && q < oB2);
-  const g = new Float64Array(P);
-  const m1 = new Float64Array(P);
-  const m2 = new Float64Array(P);
-  const cells = opts.ngramBits > 0 ? (1 << opts.ngramBits) * H : 0;
-  const table = new Float32Array(cells);
-  const gt = new Float32Array(cells);
-  const t1 = new Float32Array(cells);
-  const t2 = new Float32Array(cells);
-  const touched: number[] = [];
-  const mark = new Uint8Array(opts.ngramBits > 0 ? 1 << opts.ngramBits : 0);
-  const pre = new Float64Array(H);
-  let step = 0;
+  const w1Init = Float32Array.from({ length: nIn * H }, () => gaussian(rnd) * Math.sqrt(2 / nIn));
+  const w2Init = Float32Array.from({ length: H }, () => gaussian(rnd) * Math.sqrt(1 / H));
+  // tfjs layout: w1 is [nIn][H] (x · W1), the table [2^bits][H] like the kernel's. tidy drops each initial
+  // value (the variable keeps its own reference), so repeated runs in one process hold no stale tensors.
+  const variable = (init: () => TF.Tensor): TF.Variable => tf.tidy(() => tf.variable(init()));
+  const W1 = variable(() => tf.tensor2d(w1Init, [nIn, H]));
+  const B1 = variable(() => tf.zeros([H]));
+  const W2 = variable(() => tf.tensor2d(w2Init, [H, 1]));
+  const B2 = variable(() => tf.zeros([1]));
+  const table = tableRows > 0 ? variable(() => tf.zeros([tableRows, H])) : null;
+  const dense = [W1, B1, W2, B2];
+  const denseOpt = new tf.AdamOptimizer(opts.learningRate, 0.9, 0.999, 1e-8);
+  const tableOpt = new tf.AdamOptimizer(opts.tableLearningRate, 0.9, 0.999, 1e-8);
+  // tfjs reads an optimizer's learningRate at every step; the field is protected, not read-only.
+  const setRate = (o: TF.AdamOptimizer, lr: number): void => void ((o as unknown as { learningRate: number }).learningRate = lr);
+  const slot = new Int32Array(tableRows).fill(-1);
   let finalLoss = NaN;
   let lastYield = Date.now();
 
   const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rnd() * (i + 1));
-      const t = order[i]!;
-      order[i] = order[j]!;
-      order[j] = t;
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        const t = order[i]!;
+        order[i] = order[j]!;
+        order[j] = t;
+      }
+      let lossSum = 0;
+      let weightSum = 0;
+      for (let start = 0; start < n; start += opts.batchSize) {
+        const end = Math.min(n, start + opts.batchSize);
+        const B = end - start;
+        const decay = 1 - (0.9 * (epoch + start / n)) / opts.epochs;
+        setRate(denseOpt, opts.learningRate * decay);
+        setRate(tableOpt, opts.tableLearningRate * decay);
+        const xb = new Float32Array(B * nIn);
+        const yb = new Float32Array(B);
+        const wb = new Float32Array(B);
+        const rowLists: Uint16Array[] = [];
+        let bw = 0;
+        for (let b = 0; b < B; b++) {
+          const k = order[start + b]!;
+          const r = data[k]!;
+          xb.set(xs.subarray(k * nIn, (k + 1) * nIn), b * nIn);
+          yb[b] = r.label;
+          wb[b] = r.weight ?? 1;
+          bw += wb[b]!;
+          rowLists.push(rowsOf(r));
+        }
+        const bag = table === null ? null : batchBag(rowLists, slot);
+        const objective = tf.tidy(() => {
+          const x = tf.tensor2d(xb, [B, nIn]);
+          const y = tf.tensor2d(yb, [B, 1]);
+          const w = tf.tensor2d(wb, [B, 1]);
+          const sparse =
+            table === null || bag === null || bag.distinct.length === 0
+              ? null
+              : {
+                  distinct: tf.tensor2d(bag.distinct, [bag.distinct.length, 1], "int32"),
+                  fwdLocal: tf.tensor1d(bag.bySample.local, "int32"),
+                  fwdSample: tf.tensor1d(bag.bySample.sample, "int32"),
+                  bwdSample: tf.tensor1d(bag.byLocal.sample, "int32"),
+                  bwdLocal: tf.tensor1d(bag.byLocal.local, "int32"),
+                  // A name past the last one with rows gets no output row from the segment sum.
+                  missing: B - 1 - bag.bySample.sample[bag.bySample.sample.length - 1]!,
+                };
+          const gatherRows = tf.customGrad((t) => {
+            const s = sparse!;
+            return {
+              value: tf.gatherND(t as TF.Tensor2D, s.distinct),
+              gradFunc: (dy: TF.Tensor) => tf.scatterND(s.distinct, dy, [tableRows, H]),
+            };
+          });
+          const bagSum = tf.customGrad((rows) => {
+            const s = sparse!;
+            const sum = tf.sparse.sparseSegmentSum(rows as TF.Tensor2D, s.fwdLocal, s.fwdSample);
+            return {
+              value: s.missing > 0 ? tf.pad(sum, [[0, s.missing], [0, 0]]) : sum,
+              gradFunc: (dy: TF.Tensor) => tf.sparse.sparseSegmentSum(dy, s.bwdSample, s.bwdLocal),
+            };
+          });
+          const vars = sparse === null ? dense : [...dense, table!];
+          const { value, grads } = tf.variableGrads(() => {
+            let pre = x.matMul(W1).add(B1);
+            let reg = tf.sum(tf.square(W1)).add(tf.sum(tf.square(W2))).mul(opts.l2);
+            if (sparse !== null) {
+              const rows = gatherRows(table!);
+              pre = pre.add(bagSum(rows));
+              reg = reg.add(tf.sum(tf.square(rows)).mul(opts.tableL2));
+            }
+            const logits = tf.relu(pre).matMul(W2).add(B2);
+            const ce = tf.losses.sigmoidCrossEntropy(y, logits, w, 0, tf.Reduction.NONE);
+            return tf.sum(ce).div<TF.Scalar>(bw).add<TF.Scalar>(reg);
+          }, vars);
+          denseOpt.applyGradients(dense.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+          if (sparse !== null) tableOpt.applyGradients([{ name: table!.name, tensor: grads[table!.name]! }]);
+          return value.dataSync()[0]!;
+        });
+        lossSum += objective * bw;
+        weightSum += bw;
+        if (Date.now() - lastYield > YIELD_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = Date.now();
+        }
+      }
+      finalLoss = lossSum / Math.max(weightSum, 1e-12);
+      log?.(`epoch ${epoch + 1}/${opts.epochs}: loss ${finalLoss.toFixed(5)}`);
     }
-    let lossSum = 0;
-    let weightSum = 0;
-    for (let start = 0; start < n; start += opts.batchSize) {
-      const end = Math.min(n, start + opts.batchSize);
-      const decay = 1 - (0.9 * (epoch + start / n)) / opts.epochs;
-      g.fill(0);
-      touched.length = 0;
-      let bw = 0;
-      for (let b = start; b < end; b++) bw += data[order[b]!]!.weight ?? 1;
-      for (let b = start; b < end; b++) {
-        const k = order[b]!;
-        const r = data[k]!;
-        const rows = rowsOf(r);
-        const xo = k * nIn;
-        let out = p[oB2]!;
-        for (let j = 0; j < H; j++) {
-          let a = p[oB1 + j]!;
-          for (let i = 0; i < nIn; i++) a += p[j * nIn + i]! * xs[xo + i]!;
-          for (let t = 0; t < rows.length; t++) a += table[rows[t]! * H + j]!;
-          pre[j] = a;
-          if (a > 0) out += p[oW2 + j]! * a;
-        }
-        const w = r.weight ?? 1;
-        lossSum += w * (Math.max(out, 0) - out * r.label + Math.log1p(Math.exp(-Math.abs(out))));
-        // d loss / d out = sigmoid(out) - y, weighted and averaged over the batch's weight.
-        const d = ((1 / (1 + Math.exp(-out)) - r.label) * w) / bw;
-        g[oB2]! += d;
-        for (let t = 0; t < rows.length; t++) {
-          if (mark[rows[t]!] === 0) {
-            mark[rows[t]!] = 1;
-            touched.push(rows[t]!);
-          }
-        }
-        for (let j = 0; j < H; j++) {
-          const a = pre[j]!;
-          if (a <= 0) continue;
-          g[oW2 + j]! += d * a;
-          const da = d * p[oW2 + j]!;
-          g[oB1 + j]! += da;
-          for (let i = 0; i < nIn; i++) g[j * nIn + i]! += da * xs[xo + i]!;
-          for (let t = 0; t < rows.length; t++) gt[rows[t]! * H + j]! += da;
-        }
-      }
-      weightSum += bw;
-      step++;
-      const bias1 = 1 - ADAM_B1 ** step;
-      const bias2 = Math.sqrt(1 - ADAM_B2 ** step);
-      const lr = (opts.learningRate * decay * bias2) / bias1;
-      for (let q = 0; q < P; q++) {
-        const gq = g[q]! + (decayed(q) ? 2 * opts.l2 * p[q]! : 0);
-        m1[q] = ADAM_B1 * m1[q]! + (1 - ADAM_B1) * gq;
-        m2[q] = ADAM_B2 * m2[q]! + (1 - ADAM_B2) * gq * gq;
-        p[q]! -= (lr * m1[q]!) / (Math.sqrt(m2[q]!) + ADAM_EPS);
-      }
-      const tlr = (opts.tableLearningRate * decay * bias2) / bias1;
-      for (const row of touched) {
-        mark[row] = 0;
-        for (let c = row * H, e = c + H; c < e; c++) {
-          const gq = gt[c]! + 2 * opts.tableL2 * table[c]!;
-          gt[c] = 0;
-          t1[c] = ADAM_B1 * t1[c]! + (1 - ADAM_B1) * gq;
-          t2[c] = ADAM_B2 * t2[c]! + (1 - ADAM_B2) * gq * gq;
-          table[c]! -= (tlr * t1[c]!) / (Math.sqrt(t2[c]!) + ADAM_EPS);
-        }
-      }
-      if (Date.now() - lastYield > YIELD_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYield = Date.now();
-      }
-    }
-    finalLoss = lossSum / Math.max(weightSum, 1e-12);
-    log?.(`epoch ${epoch + 1}/${opts.epochs}: loss ${finalLoss.toFixed(5)}`);
-  }
 
-  // Fold the standardization back: w (x - m) / s = (w / s) x - w m / s.
-  const w1 = new Array<number>(H * nIn);
-  const b1 = Array.from(p.subarray(oB1, oW2));
-  for (let j = 0; j < H; j++) {
-    for (let i = 0; i < nIn; i++) {
-      const wji = p[j * nIn + i]! / std[i]!;
-      w1[j * nIn + i] = wji;
-      b1[j]! -= wji * mean[i]!;
+    // Fold the standardization back: w (x - m) / s = (w / s) x - w m / s. W1 is [nIn][H]; the model's
+    // w1 is row j = the weights into unit j.
+    const k1 = W1.dataSync();
+    const b1 = Array.from(B1.dataSync());
+    const w1 = new Array<number>(H * nIn);
+    for (let j = 0; j < H; j++) {
+      for (let i = 0; i < nIn; i++) {
+        const wji = k1[i * H + j]! / std[i]!;
+        w1[j * nIn + i] = wji;
+        b1[j]! -= wji * mean[i]!;
+      }
     }
+    return {
+      calibration,
+      model: {
+        nIn,
+        nHidden: H,
+        w1,
+        b1,
+        w2: Array.from(W2.dataSync()),
+        b2: B2.dataSync()[0]!,
+        ngramBits: opts.ngramBits,
+        ngram: table === null ? new Float32Array(0) : Float32Array.from(table.dataSync()),
+      },
+      finalLoss,
+    };
+  } finally {
+    for (const v of [...dense, ...(table === null ? [] : [table])]) v.dispose();
+    denseOpt.dispose();
+    tableOpt.dispose();
   }
-  return {
-    calibration,
-    model: { nIn, nHidden: H, w1, b1, w2: Array.from(p.subarray(oW2, oB2)), b2: p[oB2]!, ngramBits: opts.ngramBits, ngram: table },
-    finalLoss,
-  };
 }

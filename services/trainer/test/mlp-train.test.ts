@@ -5,6 +5,7 @@ import { quantizeInputs } from "../../../lib/src/model/int8-mlp.js";
 import { rocAuc } from "../../../lib/src/model/metrics.js";
 import { seededRandom } from "../src/datasets.js";
 import { DEFAULT_TRAIN_OPTIONS, calibrateInputs, trainFloatModel, type FeatureRow } from "../src/mlp-train.js";
+import { tfWasm } from "../src/tf-backend.js";
 
 test("calibration: small ranges kept whole (a rare flag survives), wide ranges cut at quantiles, constants off", () => {
   const rows: FeatureRow[] = Array.from({ length: 10000 }, (_, i) => ({
@@ -51,7 +52,12 @@ test("the n-gram table learns what the dense inputs cannot see, and untouched ro
     if (label === 1) r.push(5);
     return { features: [Math.floor(rnd() * 100)], rows: Uint16Array.from(r), label };
   });
-  const t = await trainFloatModel(rows, { ...DEFAULT_TRAIN_OPTIONS, nIn: 1, nHidden: 4, ngramBits: bits, epochs: 5 });
+  const tf = await tfWasm();
+  const held = tf.memory().numTensors;
+  const t = await trainFloatModel(rows, { ...DEFAULT_TRAIN_OPTIONS, nIn: 1, nHidden: 4, ngramBits: bits, epochs: 5, batchSize: 64, tableLearningRate: 0.01 });
+  // Every tensor of the run (steps, variables, optimizer moments) is released: the continuous trainer
+  // trains again and again in one process.
+  assert.equal(tf.memory().numTensors, held);
   const s = rows.map((x) => floatLogit(t.model, floatInputs(t.calibration, x.features), x.rows ?? null));
   const auc = rocAuc(
     s.filter((_, i) => rows[i]!.label === 1),
