@@ -1,8 +1,9 @@
 // The key bounds of the aggregator and its eviction policy, in one place.
 //
 // Policy: a key (domain, query name, address, flow) is tracked exactly while its dimension's table has
-// room. A key stays in the table while any pane or window still holds state for it, and is freed when
-// the last such window passes its end + allowed lateness. When the table is full, records with a new
+// room. A key stays in the table while any pane or window still holds state for it (or a query name or
+// flow key linking it, which every such window also holds), and is freed when the last such window
+// passes its end + allowed lateness. When the table is full, records with a new
 // key still count fully in the window's "(other)" row (so every total stays exact) and the key enters a
 // Space-Saving summary of that window (64 counters), from which it can still reach the published top-k
 // with a count that is an upper bound. Nothing is evicted from a live window, so a tracked key's figures
