@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { createServer, type Server } from "node:tls";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { register } from "prom-client";
+import { register, type Histogram } from "prom-client";
 import { decodeAs, encode, type CertObservation, type DnsEvent, type FeatureVector, type FlowRecord, type ModelUpdate } from "../../../lib/src/avro.js";
 import { createAdmin, createConsumer, createProducer, type ConsumedRecord, type KafkaConnection } from "../../../lib/src/kafka.js";
 import { createLogger } from "../../../lib/src/log.js";
@@ -269,7 +269,7 @@ test("XDP mode on a lab node: enforce after catch-up, records from real traffic,
   assert.equal(await metric("stoq_collector_shed_total", { interface: lab.hostIf, reason: "event_queue" }), 0);
   // Kernel-to-producer latency: observed for the drained batches, and on the kernel's clock (a wall-clock
   // mix-up would read decades; a wrong offset, negative values).
-  const latency = (await register.getSingleMetric("stoq_processing_latency_seconds")?.get())?.values.filter((v) => v.labels.interface === lab.hostIf) ?? [];
+  const latency = (await (register.getSingleMetric("stoq_processing_latency_seconds") as Histogram | undefined)?.get())?.values.filter((v) => v.labels.interface === lab.hostIf) ?? [];
   const count = latency.find((v) => v.metricName === "stoq_processing_latency_seconds_count")?.value ?? 0;
   const sum = latency.find((v) => v.metricName === "stoq_processing_latency_seconds_sum")?.value ?? NaN;
   assert.ok(count > 0, "latency observed");
