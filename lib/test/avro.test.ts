@@ -251,6 +251,7 @@ const SAMPLES: { [N in RecordName]: [RecordMap[N], RecordMap[N]] } = {
       kind: "hopping",
       dimension: "registered_domain",
       key: "example.com",
+      stream: "dns",
       count: 1234,
       rate_per_s: 20.566666666666666,
       measures: [
@@ -285,6 +286,7 @@ const SAMPLES: { [N in RecordName]: [RecordMap[N], RecordMap[N]] } = {
       kind: "tumbling",
       dimension: "global",
       key: "",
+      stream: null,
       count: MAX_LONG,
       rate_per_s: 0,
       measures: [],

@@ -20,7 +20,8 @@ import "../../services/collector/src/index.js";
 import "../../services/aggregator/src/index.js";
 import "../../services/detector/src/index.js";
 import "../../services/trainer/src/index.js";
-import { createRedisSink, windowName } from "../../services/aggregator/src/redis-sink.js";
+import { streamDimensions } from "../../services/aggregator/src/partition-aggregation.js";
+import { createRedisSink, redisKeys, windowName } from "../../services/aggregator/src/redis-sink.js";
 import { aggregatorSettings } from "../../services/aggregator/src/settings.js";
 import { Fusion } from "../../services/detector/src/fusion.js";
 import { StateStore } from "../../services/detector/src/state-store.js";
@@ -286,9 +287,9 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
   const start = Math.floor(Date.now() / 3_600_000) * 3_600_000;
 
   before(async () => {
-    // One row per window and dimension the aggregator keeps at that size, as it would publish them.
+    // One row per window, input stream and dimension the aggregator keeps at that size, as it would publish them.
     const rows: WindowAggregate[] = settings.windows.flatMap((w) =>
-      w.dimensions.map((dimension) => ({
+      (["dns", "flow"] as const).flatMap((stream) => streamDimensions(stream, w.dimensions).map((dimension) => ({
         window_start_ms: start,
         window_end_ms: start + w.sizeMs,
         size_ms: w.sizeMs,
@@ -296,6 +297,7 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
         kind: w.hopMs === w.sizeMs ? ("tumbling" as const) : ("hopping" as const),
         dimension,
         key: dimension === "global" ? "" : dimension === "registered_domain" ? "example.com" : "198.18.0.1",
+        stream,
         count: 5,
         rate_per_s: 5000 / w.sizeMs,
         measures: [],
@@ -305,9 +307,9 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
         flow_stats: null,
         late_count: 0,
         final: true,
-        aggregator_instance: "stoq.dns.v1/0",
+        aggregator_instance: stream === "dns" ? "stoq.dns.v1/0" : "stoq.flows.v1/0",
         revision: 0,
-      })),
+      }))),
     );
     await admin.createTopics([{ name: topic, partitions: 1 }]);
     const producer = createProducer(kafka);
@@ -317,7 +319,7 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
     await sink.start();
     const last = rows.at(-1);
     assert.ok(last !== undefined);
-    const lastKey = `ts:${windowName(last)}:${last.dimension}:${last.key}`;
+    const lastKey = redisKeys.series(last.stream ?? "dns", windowName(last), last.dimension, last.key);
     const deadline = Date.now() + 60_000;
     while ((await writer.exists(lastKey)) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     await sink.close();

@@ -318,7 +318,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
         // The record's Kafka time is when it was produced (its event time is in the body): window ends run up
         // to a day ahead for open 24h windows, and records of garbage or replayed event times can be
         // negative or ancient, which the broker rejects (log.message.timestamp.*) or retention drops.
-        out.push({ key: `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r) });
+        out.push({ key: `${stream}/${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`, value: encode("WindowAggregate", r) });
         txRows.push(r);
       }
     }

@@ -3,16 +3,21 @@
 // all with TTLs. Reads stoq.aggregates.v1 read-committed and writes idempotently (a partial is kept only
 // if its revision is newer), so a replay after a crash rewrites the same values.
 //
-// Layout (keys under the client's key prefix; <w> is the window name, "1m" or "1m/10s"):
-//   stoq:agg:<w>:<dimension>:<key>:<start>  hash   p:<task> = partial JSON, rev:<task> = its revision,
-//                                                   total = the merged WindowAggregate JSON
-//   stoq:ts:<w>:<dimension>:<key>           zset   score = window start (ms), member = merged JSON
-//                                                   (ZRANGEBYSCORE from to: one member per window)
-//   stoq:top:<w>:<dimension>:<start>        zset   member = key, score = merged count (ZREVRANGE 0 k-1)
+// Layout (keys under the client's key prefix; <s> is the input stream, dns or flow; <w> is the window
+// name, "1m" or "1m/10s"):
+//   stoq:agg:<s>:<w>:<dimension>:<key>:<start>  hash  p:<task> = partial JSON, rev:<task> = its revision,
+//                                                      total = the merged WindowAggregate JSON
+//   stoq:ts:<s>:<w>:<dimension>:<key>           zset  score = window start (ms), member = merged JSON
+//                                                      (ZRANGEBYSCORE from to: one member per window)
+//   stoq:top:<s>:<w>:<dimension>:<start>        zset  member = key, score = merged count (ZREVRANGE 0 k-1)
+// The stream is part of every key because source, destination, node and global rows exist for DNS
+// events and for flows alike: without it a DNS row and a flow row of one key and window would merge as if
+// they were partials of one stream, adding events to flows.
 // Sorted sets rather than RedisTimeSeries: plain Redis from Debian has no modules, a window revision
 // must replace its point (ZREMRANGEBYSCORE + ZADD), and ranges by time are one command.
 import type { Redis } from "ioredis";
-import { decodeAs, type MeasureSummary, type WindowAggregate } from "../../../lib/src/avro.js";
+import { aggregateStream } from "../../../lib/src/aggregate-stream.js";
+import { decodeAs, type AggregateStream, type MeasureSummary, type WindowAggregate } from "../../../lib/src/avro.js";
 import { createConsumer, type KafkaConnection, type KafkaConsumer } from "../../../lib/src/kafka.js";
 import { createLogger, type Logger } from "../../../lib/src/log.js";
 import { aggregatorMetrics } from "./metrics.js";
@@ -50,9 +55,9 @@ export function windowName(a: Pick<WindowAggregate, "size_ms" | "hop_ms">): stri
 }
 
 export const redisKeys = {
-  agg: (a: WindowAggregate): string => `agg:${windowName(a)}:${a.dimension}:${a.key}:${a.window_start_ms}`,
-  series: (window: string, dimension: string, key: string): string => `ts:${window}:${dimension}:${key}`,
-  top: (window: string, dimension: string, start: number): string => `top:${window}:${dimension}:${start}`,
+  agg: (stream: AggregateStream, a: WindowAggregate): string => `agg:${stream}:${windowName(a)}:${a.dimension}:${a.key}:${a.window_start_ms}`,
+  series: (stream: AggregateStream, window: string, dimension: string, key: string): string => `ts:${stream}:${window}:${dimension}:${key}`,
+  top: (stream: AggregateStream, window: string, dimension: string, start: number): string => `top:${stream}:${window}:${dimension}:${start}`,
 };
 
 function mergeMeasures(parts: readonly MeasureSummary[][]): MeasureSummary[] {
@@ -93,6 +98,8 @@ function mergeMeasures(parts: readonly MeasureSummary[][]): MeasureSummary[] {
 export function mergePartials(parts: readonly WindowAggregate[]): WindowAggregate {
   const first = parts[0];
   if (first === undefined) throw new RangeError("mergePartials: no partials");
+  const stream = aggregateStream(first);
+  if (parts.some((p) => aggregateStream(p) !== stream)) throw new RangeError("mergePartials: partials of different input streams");
   const top = new Map<string, number>();
   for (const p of parts) for (const e of p.top_k) top.set(e.key, (top.get(e.key) ?? 0) + e.count);
   const distinct = new Map<string, number>();
@@ -138,12 +145,18 @@ export function createRedisSink(deps: RedisSinkDeps): RedisSink {
     (pipeline as unknown as { stoqPutPartial(k: string, t: string, r: number, j: string, ttl: number): void }).stoqPutPartial(key, task, rev, json, ttl);
   };
 
-  async function write(rows: readonly WindowAggregate[]): Promise<void> {
+  async function write(all: readonly WindowAggregate[]): Promise<void> {
+    const rows: { r: WindowAggregate; stream: AggregateStream }[] = [];
+    for (const r of all) {
+      const stream = aggregateStream(r);
+      if (stream !== null) rows.push({ r, stream });
+      else log.warn({ dimension: r.dimension, key: r.key, window_start_ms: r.window_start_ms }, "aggregate of unknown input stream (no stream, no indicator measure): not projected");
+    }
     const p1 = deps.redis.pipeline();
-    for (const r of rows) put(p1, redisKeys.agg(r), r.aggregator_instance, r.revision, JSON.stringify(r), deps.ttlSeconds(r.size_ms));
+    for (const { r, stream } of rows) put(p1, redisKeys.agg(stream, r), r.aggregator_instance, r.revision, JSON.stringify(r), deps.ttlSeconds(r.size_ms));
     const results = (await p1.exec()) ?? [];
     const p2 = deps.redis.pipeline();
-    rows.forEach((r, i) => {
+    rows.forEach(({ r, stream }, i) => {
       const [err, hash] = results[i] ?? [null, null];
       if (err) throw err;
       if (!Array.isArray(hash)) return; // an older or repeated revision: nothing changed
@@ -153,16 +166,16 @@ export function createRedisSink(deps: RedisSinkDeps): RedisSink {
       const ttl = deps.ttlSeconds(r.size_ms);
       const w = windowName(r);
       const json = JSON.stringify(total);
-      const aggKey = redisKeys.agg(r);
+      const aggKey = redisKeys.agg(stream, r);
       p2.hset(aggKey, "total", json);
-      const ts = redisKeys.series(w, r.dimension, r.key);
+      const ts = redisKeys.series(stream, w, r.dimension, r.key);
       p2.zremrangebyscore(ts, r.window_start_ms, r.window_start_ms);
       p2.zadd(ts, r.window_start_ms, json);
       // Points older than the TTL fall off the front of the series.
       p2.zremrangebyscore(ts, "-inf", r.window_start_ms - ttl * 1000);
       p2.expire(ts, ttl);
       if (r.dimension !== "global" && r.dimension !== "node") {
-        const top = redisKeys.top(w, r.dimension, r.window_start_ms);
+        const top = redisKeys.top(stream, w, r.dimension, r.window_start_ms);
         p2.zadd(top, total.count, r.key);
         p2.zremrangebyrank(top, 0, -(topKeys + 1));
         p2.expire(top, ttl);

@@ -6,6 +6,7 @@
 // names the task), so a global, node or source row of one window comes from several tasks. Why the latest
 // revision: a task re-emits a window with its new total when late records arrive; adding revisions
 // would count those records twice.
+import { aggregateStream } from "../../../lib/src/aggregate-stream.js";
 import type { Dimension, WindowAggregate } from "../../../lib/src/avro.js";
 
 export type Stream = "dns" | "flow" | "other";
@@ -13,13 +14,13 @@ export type Stream = "dns" | "flow" | "other";
 /** Dimensions where every window has a value (no row = zero records), so gaps are filled with zeros. */
 export const DENSE_DIMENSIONS: ReadonlySet<Dimension> = new Set<Dimension>(["global", "node"]);
 
-/** Which input stream a row summarises: its indicator measure says (nxdomain for DNS, rst for flows). */
+/**
+ * Which input stream a row summarises: its `stream` field (WindowAggregate v2). Rows written before the
+ * field (null) fall back to their indicator measure (aggregateStream), needed only while the topic's
+ * retention still holds v1 rows; "other" for a row that says neither.
+ */
 export function streamOf(row: WindowAggregate): Stream {
-  for (const m of row.measures) {
-    if (m.name === "nxdomain") return "dns";
-    if (m.name === "rst") return "flow";
-  }
-  return "other";
+  return aggregateStream(row) ?? "other";
 }
 
 export interface TaskCount {

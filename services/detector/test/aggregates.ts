@@ -1,5 +1,5 @@
 // Builders of WindowAggregate rows for the detector's tests: the shapes the aggregator emits for the
-// DNS stream (indicator measure "nxdomain") and the flow stream ("rst").
+// DNS stream (stream "dns", indicator measure "nxdomain") and the flow stream ("flow", "rst").
 import type { Dimension, WindowAggregate } from "../../../lib/src/avro.js";
 
 export interface RowSpec {
@@ -27,6 +27,7 @@ export function row(o: RowSpec): WindowAggregate {
     kind: o.kind ?? "tumbling",
     dimension: o.dimension ?? "global",
     key: o.key ?? "",
+    stream: o.stream ?? "dns",
     count: o.count,
     rate_per_s: o.count / (size / 1000),
     measures: [
@@ -43,7 +44,7 @@ export function row(o: RowSpec): WindowAggregate {
   };
 }
 
-/** The Kafka key the aggregator gives a row: "<size_ms>/<window_start_ms>/<dimension>/<key>". */
+/** The Kafka key the aggregator gives a row: "<stream>/<size_ms>/<window_start_ms>/<dimension>/<key>". */
 export function rowKey(r: WindowAggregate): string {
-  return `${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`;
+  return `${r.stream ?? ""}/${r.size_ms}/${r.window_start_ms}/${r.dimension}/${r.key}`;
 }
