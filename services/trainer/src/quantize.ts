@@ -27,6 +27,14 @@ function roundClamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, Math.round(v)));
 }
 
+// Quantile of |w1| that maps to int8 127 (the largest 1 % saturate).
+const W1_SCALE_QUANTILE = 0.99;
+
+function quantileAbs(xs: ArrayLike<number>, q: number): number {
+  const sorted = Float64Array.from(xs, Math.abs).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * (sorted.length - 1)))] ?? 0;
+}
+
 function maxAbs(xs: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < xs.length; i++) m = Math.max(m, Math.abs(xs[i]!));
@@ -65,7 +73,11 @@ export function quantizeModel(
   const eq: FloatModel = { ...float, w1, b1, w2, ngram };
 
   // x_int = 127 x, so a = b1 + sum w1 x = (sw / 127) (b1q + sum w1q x_int): the accumulator's unit is sa.
-  const sw = maxAbs(w1) / 127 || 1;
+  // One scale serves every unit, and equalization leaves their rows up to 16x apart in size: scaled by
+  // the largest weight, the small units kept a handful of int8 steps (a demo round offline: float-int8
+  // AUC gap 0.0025, verdict agreement 0.975). Scaled at a high quantile of |w1|, the few largest weights
+  // saturate and every other one gains precision (same round: gap 0.0004, agreement 0.989).
+  const sw = quantileAbs(w1, W1_SCALE_QUANTILE) / 127 || 1;
   const sa = sw / 127;
   const w1q = Int8Array.from(w1, (v) => roundClamp(v / sw, -127, 127));
   // The table joins the accumulator as (sum of int8 rows) << shift: one table step is sa · 2^shift, the

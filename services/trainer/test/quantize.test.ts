@@ -90,3 +90,33 @@ test("the n-gram table: its sums land on the accumulator's scale through ngram_s
   const r0 = tableRows[0]!;
   assert.notEqual(score(quant, r0.features, r0.rows ?? null), score(quant, r0.features, null));
 });
+
+test("a few outsized first-layer weights saturate instead of setting the scale of every other weight", () => {
+  // 16 x 16 like a continuous round's model; two weights 100x the rest sit on an input that never
+  // varies here (as a rarely-set feature would): scaled by them, the others kept a few int8 steps
+  // (mean logit error 3 % of the range against 0.2 % now).
+  const n = 16;
+  const wide: FloatModel = {
+    nIn: n,
+    nHidden: n,
+    w1: Array.from({ length: n * n }, (_, k) => (k === n - 1 || k === 2 * n - 1 ? 30 : 0.3 * gauss())),
+    b1: Array.from({ length: n }, () => 0.1 * gauss()),
+    w2: Array.from({ length: n }, () => gauss()),
+    b2: -0.5,
+    ngramBits: 0,
+    ngram: new Float32Array(0),
+  };
+  const wideCal: InputCalibration = { nIn: n, inZero: new Int32Array(n).fill(500), inMul: new Int32Array(n).fill(Math.round((127 * 65536) / 500)) };
+  const wideRows: FeatureRow[] = Array.from({ length: 3000 }, () => ({ features: Array.from({ length: n }, (_, i) => (i === n - 1 ? 500 : Math.floor(rnd() * 1001))), label: 0 }));
+  const { quant, outputScale } = quantizeModel(wide, wideCal, wideRows, { threatThreshold: 0.85, hiddenQuantile: 0.9999, version: 1n, featureSpec: 1 });
+  let sum = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const r of wideRows) {
+    const lf = floatLogit(wide, floatInputs(wideCal, r.features), null);
+    sum += Math.abs(lf - score(quant, r.features, null) * outputScale);
+    lo = Math.min(lo, lf);
+    hi = Math.max(hi, lf);
+  }
+  assert.ok(sum / wideRows.length < 0.005 * (hi - lo), `mean error ${sum / wideRows.length} of range ${hi - lo}`);
+});
