@@ -14,6 +14,9 @@ import { DEFAULT_RUN_OPTIONS, runTraining, type TrainingResult } from "./trainin
 import { thresholdWithinFpr } from "./threshold.js";
 import { evaluateModel, qualityFailures, type QualityBar } from "./validate.js";
 
+// The largest 1 % of the first-layer weights saturate (see RunOptions.w1ScaleQuantile).
+const CONTINUOUS_W1_SCALE_QUANTILE = 0.99;
+
 export interface ContinuousOptions {
   readonly modelName: string;
   readonly nHidden: number;
@@ -121,6 +124,7 @@ export class ContinuousTrainer {
       version,
       featureSpec: FEATURE_SPEC,
       quality: this.o.quality,
+      w1ScaleQuantile: CONTINUOUS_W1_SCALE_QUANTILE,
     });
     const threshold = thresholdWithinFpr(result.quant, validation, this.o.quality.maxFalsePositiveRate);
     if (threshold !== result.quant.threshold) {

@@ -11,6 +11,8 @@ export interface QuantizeOptions {
   threatThreshold: number;
   /** Quantile of each hidden unit's activation that maps to 127. */
   hiddenQuantile: number;
+  /** Quantile of |w1| that maps to 127 (1: the largest weight; below, the largest weights saturate). */
+  w1ScaleQuantile: number;
   version: bigint;
   featureSpec: number;
 }
@@ -26,9 +28,6 @@ const INT32_MAX = 2 ** 31 - 1;
 function roundClamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, Math.round(v)));
 }
-
-// Quantile of |w1| that maps to int8 127 (the largest 1 % saturate).
-const W1_SCALE_QUANTILE = 0.99;
 
 function quantileAbs(xs: ArrayLike<number>, q: number): number {
   const sorted = Float64Array.from(xs, Math.abs).sort();
@@ -73,11 +72,10 @@ export function quantizeModel(
   const eq: FloatModel = { ...float, w1, b1, w2, ngram };
 
   // x_int = 127 x, so a = b1 + sum w1 x = (sw / 127) (b1q + sum w1q x_int): the accumulator's unit is sa.
-  // One scale serves every unit, and equalization leaves their rows up to 16x apart in size: scaled by
-  // the largest weight, the small units kept a handful of int8 steps (a demo round offline: float-int8
-  // AUC gap 0.0025, verdict agreement 0.975). Scaled at a high quantile of |w1|, the few largest weights
-  // saturate and every other one gains precision (same round: gap 0.0004, agreement 0.989).
-  const sw = quantileAbs(w1, W1_SCALE_QUANTILE) / 127 || 1;
+  // One scale serves every unit, and equalization can leave their rows 16x apart in size: scaled by the
+  // largest weight, the small units keep a handful of int8 steps. Below 1 the few largest saturate and
+  // every other weight gains precision (see RunOptions.w1ScaleQuantile for where that pays).
+  const sw = quantileAbs(w1, opts.w1ScaleQuantile) / 127 || 1;
   const sa = sw / 127;
   const w1q = Int8Array.from(w1, (v) => roundClamp(v / sw, -127, 127));
   // The table joins the accumulator as (sum of int8 rows) << shift: one table step is sa · 2^shift, the
