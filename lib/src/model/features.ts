@@ -148,13 +148,18 @@ export function walkWireName(wire: Uint8Array, start = 0): WireLabels | null {
 export function encodeName(name: string): Uint8Array | null {
   const trimmed = name.endsWith(".") ? name.slice(0, -1) : name;
   if (trimmed.length === 0) return null;
+  return wireOfLabels(trimmed.split("."));
+}
+
+/** Wire form of text labels (UTF-8 bytes, case kept); null when a label is empty or too long, or the name is. */
+export function wireOfLabels(labels: readonly string[]): Uint8Array | null {
   const enc = new TextEncoder();
-  const labels = trimmed.split(".").map((l) => enc.encode(l));
-  const size = labels.reduce((n, l) => n + 1 + l.length, 1);
-  if (size > MAX_NAME_WIRE || labels.some((l) => l.length === 0 || l.length > MAX_LABEL)) return null;
+  const bytes = labels.map((l) => enc.encode(l));
+  const size = bytes.reduce((n, l) => n + 1 + l.length, 1);
+  if (size > MAX_NAME_WIRE || bytes.some((l) => l.length === 0 || l.length > MAX_LABEL)) return null;
   const out = new Uint8Array(size);
   let pos = 0;
-  for (const l of labels) {
+  for (const l of bytes) {
     out[pos++] = l.length;
     out.set(l, pos);
     pos += l.length;

@@ -2,7 +2,7 @@
 // a header row), e.g. domains/benign.csv, dga.csv, threatfox/*.csv and the netrack tunnel names.
 import { readFileSync } from "node:fs";
 import { StoqError } from "../errors.js";
-import { encodeName, MAX_LABEL, MAX_NAME_WIRE } from "./features.js";
+import { encodeName, wireOfLabels } from "./features.js";
 
 /** Splits CSV text into rows of fields; quoted fields may hold commas, quotes ("") and newlines. */
 export function parseCsv(text: string): string[][] {
@@ -76,16 +76,5 @@ export function wireOfLabelledName(name: string): Uint8Array | null {
     if (part.length === 0 && labels.length > 0) labels[labels.length - 1] += ".";
     else labels.push(part);
   }
-  const enc = new TextEncoder();
-  const bytes = labels.map((l) => enc.encode(l));
-  const size = bytes.reduce((n, l) => n + 1 + l.length, 1);
-  if (size > MAX_NAME_WIRE || bytes.some((l) => l.length === 0 || l.length > MAX_LABEL)) return null;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const l of bytes) {
-    out[pos++] = l.length;
-    out.set(l, pos);
-    pos += l.length;
-  }
-  return out;
+  return wireOfLabels(labels);
 }
