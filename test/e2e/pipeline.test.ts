@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadConfig } from "../../lib/src/config.js";
 import { openModelUpdate } from "../../lib/src/avro.js";
 import { publicKeyFromPem, verifyModelUpdate } from "../../lib/src/model/signing.js";
@@ -38,9 +39,22 @@ test("packets to a model update: records, aggregates, an anomaly, a signed model
   assert.equal(openModelUpdate(message).update.model_name, config.model.name);
   assert.ok(result.appliedVersion >= update.version, dump);
 
-  // Prometheus scraped every service while it ran.
+  // Prometheus scraped every service of this run while it ran. Its targets are named by instance
+  // (node-pid, from each service's start-up log line): the same job's series of earlier runs stay in
+  // Prometheus and must not count either way.
   for (const job of ["collector", "aggregator", "detector", "trainer"]) {
-    const seen = await promQuery(stackEndpoints().prometheusUrl, `max_over_time(up{job="${job}"}[10m])`);
-    assert.equal(seen, 1, `Prometheus never scraped ${job}\n${dump}`);
+    const instance = startedInstance(join(result.logDir, `${job}.log`), job);
+    const seen = await promQuery(stackEndpoints().prometheusUrl, `max_over_time(up{job="${job}",instance="${instance}"}[10m])`);
+    assert.equal(seen, 1, `Prometheus never scraped ${job} ${instance}\n${dump}`);
   }
 });
+
+/** The instance label a service registered with: `<node>-<pid>` of its "<job> started" log line. */
+function startedInstance(logFile: string, job: string): string {
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    if (!line.includes(`"${job} started"`)) continue;
+    const { node, pid } = JSON.parse(line) as { node: string; pid: number };
+    return `${node}-${pid}`;
+  }
+  throw new Error(`${logFile} has no "${job} started" line`);
+}
