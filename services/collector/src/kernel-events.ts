@@ -301,39 +301,22 @@ export class KernelEventMapper {
     if (isResponse || !FEATURES_COMPUTED.has(e.unscored)) return;
     const values = new Array<number>(MAX_IN);
     for (let i = 0; i < MAX_IN; i++) values[i] = e.buf.readInt32LE(e.featuresAt + 4 * i);
-    out.push({
-      name: "FeatureVector",
-      key: e.saddr,
-      value: {
-        event_time_us: tsUs,
-        node: this.#o.node,
-        src_addr: e.saddr,
-        feature_spec: e.featureSpec || FEATURE_SPEC,
-        values,
-        score: scored ? e.score : 0,
-        verdict: scored ? verdictOf(e) : "pass",
-        model_version: scored ? e.modelVersion : 0,
-        slot: "active",
-        context: qname,
-      },
-    });
+    const active: FeatureVector = {
+      event_time_us: tsUs,
+      node: this.#o.node,
+      src_addr: e.saddr,
+      feature_spec: e.featureSpec || FEATURE_SPEC,
+      values,
+      score: scored ? e.score : 0,
+      verdict: scored ? verdictOf(e) : "pass",
+      model_version: scored ? e.modelVersion : 0,
+      slot: "active",
+      context: qname,
+    };
+    out.push({ name: "FeatureVector", key: e.saddr, value: active });
     if (e.flags & DNS_FLAG.shadow) {
-      out.push({
-        name: "FeatureVector",
-        key: e.saddr,
-        value: {
-          event_time_us: tsUs,
-          node: this.#o.node,
-          src_addr: e.saddr,
-          feature_spec: e.featureSpec || FEATURE_SPEC,
-          values,
-          score: e.shadowScore,
-          verdict: e.flags & DNS_FLAG.shadowThreat ? "observe" : "pass",
-          model_version: e.shadowVersion,
-          slot: "shadow",
-          context: qname,
-        },
-      });
+      const verdict = e.flags & DNS_FLAG.shadowThreat ? "observe" : "pass";
+      out.push({ name: "FeatureVector", key: e.saddr, value: { ...active, score: e.shadowScore, verdict, model_version: e.shadowVersion, slot: "shadow" } });
     }
   }
 
