@@ -8,6 +8,7 @@
 // A reader finds the writer schema by its fingerprint among the current and historical schemas in
 // schemas/ (no registry needed) and resolves it to the current schema of the same record.
 import { readFileSync, readdirSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
 import avro from "avsc";
@@ -32,6 +33,7 @@ export const RECORD_NAMES: readonly RecordName[] = [
 
 export const SCHEMA_DIR = fileURLToPath(new URL("../../schemas/", import.meta.url));
 const HEADER_SIZE = 10;
+const EMPTY = Buffer.alloc(0);
 const MAGIC_0 = 0xc3;
 const MAGIC_1 = 0x01;
 
@@ -47,6 +49,8 @@ interface Tap {
 interface Reader {
   _read(tap: Tap): unknown;
 }
+// avsc's Tap constructor (not in its public API), so a projection can reuse one for every record.
+const { Tap: TapClass } = createRequire(import.meta.url)("avsc/lib/utils") as { Tap: new (buf: Buffer, pos: number) => Tap & { isValid(): boolean } };
 
 // avsc 5.7.9 trusts the block count of an array or map and allocates and loops that many times before it
 // notices the buffer has ended: a 6-byte garbled record makes it exhaust the heap. These readers are
@@ -324,31 +328,47 @@ export class AvroCodec {
   /**
    * A decoder of `name` records (any known version) that builds only `fields` of the current schema and
    * skips the rest of each body: for consumers that read a few fields of many records. The result has
-   * only those properties; it throws as decodeAs does.
+   * only those properties; it throws as decodeAs does. It reads the record in place, `buf` from `start`
+   * to `end` (default: all of it), so a consumer need not cut a view per record out of a fetch.
    */
-  projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer) => T {
+  projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer, start?: number, end?: number) => T {
     const schema = this.entry(name).schema as { fields: { name: string }[] };
     const unknown = fields.filter((f) => !schema.fields.some((x) => x.name === f));
     if (unknown.length > 0) throw new StoqError("SCHEMA_UNKNOWN", `${name} has no field ${unknown.join(", ")}`);
     const reader = parseType({ ...schema, fields: schema.fields.filter((f) => fields.includes(f.name)) } as avro.Schema);
-    const resolvers = new Map<Writer, ReturnType<avro.Type["createResolver"]>>();
-    for (const bucket of this.writers.values()) for (const w of bucket) if (w.name === name) resolvers.set(w, reader.createResolver(w.type));
-    return (buf) => {
-      const writer = this.writerOf(buf);
+    const resolvers = new Map<Writer, Reader>();
+    for (const bucket of this.writers.values()) for (const w of bucket) if (w.name === name) resolvers.set(w, reader.createResolver(w.type) as unknown as Reader);
+    // One tap for every record (avsc's decode() allocates a tap and a result object per call).
+    const tap = new TapClass(Buffer.alloc(0), 0);
+    return (buf, start = 0, end = buf.length) => {
+      const writer = this.writerOf(buf, start, end);
       const resolver = resolvers.get(writer);
       if (resolver === undefined) throw undecodable(`expected a ${name} record, got a ${writer.name}`);
-      return this.body(buf, writer, reader, resolver) as T;
+      tap.buf = buf;
+      tap.pos = start + HEADER_SIZE;
+      let value: unknown;
+      try {
+        value = resolver._read(tap);
+      } catch (e) {
+        throw undecodable(`${writer.name} (${writer.version}) body is malformed: ${(e as Error).message}`, e);
+      } finally {
+        tap.buf = EMPTY;
+      }
+      // A record cut short reads on into the bytes after it (or past the buffer): it ends elsewhere.
+      if (tap.pos > end || tap.pos > buf.length) throw undecodable(`${writer.name} (${writer.version}) record is truncated`);
+      if (tap.pos !== end) throw undecodable(`${writer.name} (${writer.version}) record has ${end - tap.pos} trailing bytes`);
+      return value as T;
     };
   }
 
-  private writerOf(buf: Buffer): Writer {
-    if (buf.length < HEADER_SIZE) throw undecodable(`record of ${buf.length} bytes is shorter than the 10-byte header`);
-    if (buf[0] !== MAGIC_0 || buf[1] !== MAGIC_1) {
-      throw undecodable(`bad magic ${buf.subarray(0, 2).toString("hex")}: expected c301 (Avro single-object encoding)`);
+  private writerOf(buf: Buffer, start = 0, end = buf.length): Writer {
+    if (end - start < HEADER_SIZE) throw undecodable(`record of ${end - start} bytes is shorter than the 10-byte header`);
+    if (buf[start] !== MAGIC_0 || buf[start + 1] !== MAGIC_1) {
+      throw undecodable(`bad magic ${buf.subarray(start, start + 2).toString("hex")}: expected c301 (Avro single-object encoding)`);
     }
-    const writer = this.writer(buf);
+    const writer = this.writer(buf, start);
     if (writer === undefined) {
-      throw undecodable(`unknown schema fingerprint ${buf.subarray(2, HEADER_SIZE).toString("hex")}: not a schema in schemas/`);
+      throw undecodable(`unknown schema fingerprint ${buf.subarray(start + 2, start + HEADER_SIZE).toString("hex")}: not a schema in schemas/`);
     }
     return writer;
   }
@@ -373,10 +393,10 @@ export class AvroCodec {
     return this.writer(buf)?.name ?? null;
   }
 
-  private writer(buf: Buffer): Writer | undefined {
-    const bucket = this.writers.get(buf.readUInt32LE(2));
+  private writer(buf: Buffer, start = 0): Writer | undefined {
+    const bucket = this.writers.get(buf.readUInt32LE(start + 2));
     if (bucket === undefined) return undefined;
-    const hi = buf.readUInt32LE(6);
+    const hi = buf.readUInt32LE(start + 6);
     for (const w of bucket) if (w.fpHigh === hi) return w;
     return undefined;
   }
@@ -403,7 +423,7 @@ export function decodeAs<T>(name: RecordName, buf: Buffer): T {
 }
 
 /** See AvroCodec.projection: a decoder that builds only `fields` of `name` records. */
-export function projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer) => T {
+export function projection<T>(name: RecordName, fields: readonly string[]): (buf: Buffer, start?: number, end?: number) => T {
   return CODEC.projection<T>(name, fields);
 }
 

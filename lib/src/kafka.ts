@@ -164,11 +164,21 @@ export interface ConsumedBatch {
    */
   readonly startOffset: number;
   readonly nextOffset: number;
+  /** The number of records. */
+  readonly count: number;
   /**
-   * The values (null for a tombstone), views into the fetched bytes: for handlers that decode each value
-   * at once. A value kept longer keeps the whole fetch in memory; `records` holds copies.
+   * The values (null for a tombstone), views into the fetched bytes, built on first use: for handlers
+   * that decode each value at once. A value kept longer keeps the whole fetch in memory; `records` holds
+   * copies.
    */
   readonly values: readonly (Buffer | null)[];
+  /**
+   * Where value i lies in the fetched bytes without a view built for it: `valueLength(i)` bytes (-1 for
+   * a tombstone) of `valueSource(i)` from `valueStart(i)`. For decoders that read in place (hot loops).
+   */
+  valueSource(i: number): Buffer;
+  valueStart(i: number): number;
+  valueLength(i: number): number;
   /** offsets[i] is the offset of values[i]. */
   readonly offsets: readonly number[];
   /** The same records with their keys, timestamps and headers, built on first use. */
@@ -223,6 +233,27 @@ const retryCounter = new Counter({
   name: "stoq_kafka_produce_retries_total",
   help: "Produce requests retried after a retriable broker or network error.",
 });
+// Consumer lag: per partition a consumer of this process is assigned, the records between the end a
+// consumer can read (the last stable offset under read_committed, else the high watermark, as the last
+// Fetch response gave it) and the position after the last batch its handler finished. Labels are topic
+// and partition only; two consumers of one partition in one process report the larger lag.
+interface LagSource {
+  lag(into: Map<string, { topic: string; partition: number; lag: number }>): void;
+}
+const lagSources = new Set<LagSource>();
+new Gauge({
+  name: "stoq_consumer_lag_records",
+  help: "Records a consumer has yet to process: partition end (last stable offset for read_committed consumers) minus its position after the last handled batch.",
+  labelNames: ["topic", "partition"],
+  collect() {
+    const byPartition = new Map<string, { topic: string; partition: number; lag: number }>();
+    for (const source of lagSources) source.lag(byPartition);
+    // Partitions no longer assigned (rebalanced away, consumer closed) drop out.
+    this.reset();
+    for (const { topic, partition, lag } of byPartition.values()) this.set({ topic, partition: String(partition) }, lag);
+  },
+});
+
 new Gauge({
   name: "stoq_kafka_backlog_records",
   help: "Records waiting in producer backlogs for the broker.",
@@ -532,8 +563,8 @@ const NO_HEADERS: ReadonlyMap<string, Buffer> = new Map();
 // rates that was most of its time and garbage. The client still runs the group (join, heartbeats,
 // assignment, committed offsets) and its stream still schedules the fetches, but the Fetch request goes
 // through `leanFetch` below: the response's record sets are read here as RecordBatch v2 (Kafka protocol,
-// "Record Batch"), values as views into the response, and the stream is only told how far each
-// partition got.
+// "Record Batch"), values as positions in the response (views only on demand), and the stream is only
+// told how far each partition got.
 
 const IS_COMPRESSED = 0x07;
 const IS_LOG_APPEND_TIME = 0x08;
@@ -552,6 +583,8 @@ interface AbortedTransaction {
 
 interface FetchedPartition {
   readonly partitionIndex: number;
+  readonly highWatermark: number;
+  readonly lastStableOffset: number;
   readonly abortedTransactions: readonly AbortedTransaction[] | null;
   /** The partition's record sets, undefined when there were none. */
   records?: Buffer;
@@ -589,13 +622,13 @@ function parseFetchV17(_correlationId: number, apiKey: number, apiVersion: numbe
       partitions: r.readArray((r, j) => {
         const partitionIndex = r.readInt32();
         const code = r.readInt16();
-        r.readInt64(); // high_watermark
-        r.readInt64(); // last_stable_offset
+        const highWatermark = Number(r.readInt64());
+        const lastStableOffset = Number(r.readInt64());
         r.readInt64(); // log_start_offset
         const abortedTransactions = r.readArray((r) => ({ producerId: r.readInt64(), firstOffset: r.readInt64() }));
         r.readInt32(); // preferred_read_replica
         if (code !== 0) errors.push([`/responses/${i}/partitions/${j}`, [code, null]]);
-        const p: FetchedPartition = { partitionIndex, abortedTransactions };
+        const p: FetchedPartition = { partitionIndex, highWatermark, lastStableOffset, abortedTransactions };
         const size = r.readUnsignedVarInt() - 1;
         if (size > 0) {
           p.records = r.buffer.slice(r.position, r.position + size);
@@ -640,11 +673,13 @@ interface Chunk {
   readonly partition: number;
   startOffset: number;
   nextOffset: number;
-  readonly values: (Buffer | null)[];
   readonly offsets: number[];
   readonly timestamps: number[];
   /** Where each record's key starts, in `sources[i]` (the response, or a decompressed batch). */
   readonly keyAt: number[];
+  /** Where each record's value starts in `sources[i]`, and its length (-1: a tombstone). */
+  readonly valueAt: number[];
+  readonly valueLength: number[];
   readonly sources: Buffer[];
 }
 
@@ -662,7 +697,7 @@ export function readRecordSets(
   aborted: readonly AbortedTransaction[],
   readCommitted: boolean,
 ): Chunk {
-  const chunk: Chunk = { topic, partition, startOffset: fetchOffset, nextOffset: fetchOffset, values: [], offsets: [], timestamps: [], keyAt: [], sources: [] };
+  const chunk: Chunk = { topic, partition, startOffset: fetchOffset, nextOffset: fetchOffset, offsets: [], timestamps: [], keyAt: [], valueAt: [], valueLength: [], sources: [] };
   const pending = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
   const abortedProducers = new Set<bigint>();
   let next = 0;
@@ -720,7 +755,8 @@ export function readRecordSets(
         const keyLength = c.varint();
         if (keyLength > 0) c.pos += keyLength;
         const valueLength = c.varint();
-        chunk.values.push(valueLength < 0 ? null : src.subarray(c.pos, c.pos + valueLength));
+        chunk.valueAt.push(c.pos);
+        chunk.valueLength.push(valueLength < 0 ? -1 : valueLength);
         chunk.offsets.push(offset);
         chunk.timestamps.push(logAppendTime >= 0 ? logAppendTime : baseTime + timeDelta);
         chunk.keyAt.push(keyAt);
@@ -752,6 +788,7 @@ const fetchContext = new WeakMap<ConsumedBatch, FetchContext>();
 
 class FetchedBatch implements ConsumedBatch {
   #records: ConsumedRecord[] | null = null;
+  #values: (Buffer | null)[] | null = null;
 
   constructor(
     readonly groupId: string,
@@ -760,9 +797,37 @@ class FetchedBatch implements ConsumedBatch {
     private readonly to: number,
     readonly startOffset: number,
     readonly nextOffset: number,
-    readonly values: readonly (Buffer | null)[],
     readonly offsets: readonly number[],
   ) {}
+
+  get count(): number {
+    return this.to - this.from;
+  }
+
+  valueSource(i: number): Buffer {
+    return this.chunk.sources[this.from + i]!;
+  }
+
+  valueStart(i: number): number {
+    return this.chunk.valueAt[this.from + i]!;
+  }
+
+  valueLength(i: number): number {
+    return this.chunk.valueLength[this.from + i]!;
+  }
+
+  get values(): readonly (Buffer | null)[] {
+    if (this.#values !== null) return this.#values;
+    const { sources, valueAt, valueLength } = this.chunk;
+    const out: (Buffer | null)[] = [];
+    for (let i = this.from; i < this.to; i++) {
+      const n = valueLength[i]!;
+      const at = valueAt[i]!;
+      out.push(n < 0 ? null : sources[i]!.subarray(at, at + n));
+    }
+    this.#values = out;
+    return out;
+  }
 
   get topic(): string {
     return this.chunk.topic;
@@ -811,11 +876,14 @@ interface FetchSettings {
   readonly maxBatch: number;
 }
 
+/** What a fetch saw of one partition: where it fetched from, where it got to, and where the partition ends. */
+type FetchObserver = (topic: string, partition: number, fetchOffset: number, nextOffset: number, endOffset: number) => void;
+
 /**
  * Replaces the client's fetch for its stream: `deliver` gets the batches, the stream a response of one
  * empty control batch per partition that ends where the partition's records ended, so its offsets advance.
  */
-function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches: FetchedBatch[]) => void): void {
+function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches: FetchedBatch[]) => void, observe: FetchObserver): void {
   // Per partition: where the fetches that delivered nothing (control records, aborted transactions)
   // started, so the next batch says it continues from there.
   const carried = new Map<string, { expect: number; start: number }>();
@@ -844,13 +912,19 @@ function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches:
               const partitions: unknown[] = [];
               for (const p of t.partitions) {
                 const fetchOffset = requested.get(`${t.topicId}:${p.partitionIndex}`);
-                if (p.records === undefined || fetchOffset === undefined) continue;
+                if (fetchOffset === undefined) continue;
+                const endOffset = settings.readCommitted ? p.lastStableOffset : p.highWatermark;
+                if (p.records === undefined) {
+                  observe(topic, p.partitionIndex, fetchOffset, fetchOffset, endOffset);
+                  continue;
+                }
                 const chunk = readRecordSets(p.records, topic, p.partitionIndex, fetchOffset, p.abortedTransactions ?? [], settings.readCommitted);
+                observe(topic, p.partitionIndex, fetchOffset, chunk.offsets.length > 0 ? fetchOffset : chunk.nextOffset, endOffset);
                 if (chunk.nextOffset <= fetchOffset) continue;
                 const key = `${topic}:${p.partitionIndex}`;
                 const carry = carried.get(key);
                 if (carry !== undefined && carry.expect === fetchOffset) chunk.startOffset = carry.start;
-                carried.set(key, { expect: chunk.nextOffset, start: chunk.values.length > 0 ? chunk.nextOffset : chunk.startOffset });
+                carried.set(key, { expect: chunk.nextOffset, start: chunk.offsets.length > 0 ? chunk.nextOffset : chunk.startOffset });
                 const leaderEpoch = metadata.topics.get(topic)?.partitions[p.partitionIndex]?.leaderEpoch ?? -1;
                 split(chunk, settings, { ...context, leaderEpoch }, out);
                 partitions.push({ partitionIndex: p.partitionIndex, records: [{ firstOffset: BigInt(chunk.nextOffset - 1), lastOffsetDelta: 0, attributes: IS_CONTROL_BATCH, firstTimestamp: 0n, records: [] }] });
@@ -870,7 +944,7 @@ function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches:
 
 /** Cuts a partition's chunk into batches of at most `maxBatch` records that chain by offset. */
 function split(chunk: Chunk, settings: FetchSettings, context: FetchContext, out: FetchedBatch[]): void {
-  const n = chunk.values.length;
+  const n = chunk.offsets.length;
   for (let from = 0; from < n; from += settings.maxBatch) {
     const to = Math.min(n, from + settings.maxBatch);
     const whole = from === 0 && to === n;
@@ -881,7 +955,6 @@ function split(chunk: Chunk, settings: FetchSettings, context: FetchContext, out
       to,
       from === 0 ? chunk.startOffset : chunk.offsets[from]!,
       to === n ? chunk.nextOffset : chunk.offsets[to]!,
-      whole ? chunk.values : chunk.values.slice(from, to),
       whole ? chunk.offsets : chunk.offsets.slice(from, to),
     );
     fetchContext.set(batch, context);
@@ -914,6 +987,35 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   let arrived: (() => void) | null = null;
   const highWater = Math.max(maxBatch * 4, 50_000);
 
+  // Per partition ("topic:partition"): its end as the last fetch saw it, and the position after the last
+  // batch handled (before any, where fetching started).
+  const partitionEnds = new Map<string, { topic: string; partition: number; end: number }>();
+  const positions = new Map<string, number>();
+  const lagSource: LagSource = {
+    lag(into) {
+      const assigned = client?.assignments;
+      if (assigned == null) return;
+      for (const a of assigned) {
+        for (const partition of a.partitions) {
+          const key = `${a.topic}:${partition}`;
+          const seen = partitionEnds.get(key);
+          const position = positions.get(key);
+          if (seen === undefined || position === undefined) continue;
+          const lag = Math.max(0, seen.end - position);
+          const other = into.get(key);
+          if (other === undefined || other.lag < lag) into.set(key, { topic: a.topic, partition, lag });
+        }
+      }
+    },
+  };
+  // A fetch whose records were all control records or aborted ones moves a caught-up position past them.
+  const observe: FetchObserver = (topic, partition, fetchOffset, nextOffset, end) => {
+    const key = `${topic}:${partition}`;
+    partitionEnds.set(key, { topic, partition, end });
+    const position = positions.get(key);
+    if (position === undefined || (position === fetchOffset && nextOffset > fetchOffset)) positions.set(key, nextOffset);
+  };
+
   async function openStream(): Promise<void> {
     const c = new Consumer({
       ...clientOptions(conn, 250),
@@ -927,12 +1029,14 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     client = c;
     pending = [];
     pendingRecords = 0;
+    partitionEnds.clear();
+    positions.clear();
     leanFetch(c, { groupId: options.groupId, readCommitted, maxWaitMs: options.maxWaitMs ?? 500, maxBytes: MAX_FETCH_BYTES, maxBatch }, (batches) => {
       pending.push(...batches);
-      for (const b of batches) pendingRecords += b.values.length;
+      for (const b of batches) pendingRecords += b.count;
       if (pendingRecords >= highWater && stream !== null && !stream.isPaused()) stream.pause();
       arrived?.();
-    });
+    }, observe);
     stream = await c.consume({
       topics: [...options.topics],
       mode: "committed",
@@ -976,7 +1080,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
   function take(s: MessagesStream<Buffer, Buffer, Buffer, Buffer>): FetchedBatch | undefined {
     const batch = pending.shift();
     if (batch === undefined) return undefined;
-    pendingRecords -= batch.values.length;
+    pendingRecords -= batch.count;
     if (pendingRecords < highWater / 2 && s.isPaused()) s.resume();
     return batch;
   }
@@ -985,6 +1089,7 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     for (let attempt = 0; ; attempt++) {
       try {
         await options.eachBatch(batch);
+        positions.set(`${batch.topic}:${batch.partition}`, batch.nextOffset);
         break;
       } catch (error) {
         if (!isRetriable(error) || closing) throw error;
@@ -1039,12 +1144,15 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     start() {
       if (running) return Promise.reject(new StoqError("KAFKA_CLOSED", `consumer ${options.groupId} already started`));
       const ready = new Promise<void>((resolve, reject) => (joined = { resolve, reject }));
+      lagSources.add(lagSource);
       running = loop().then(
         async () => {
+          lagSources.delete(lagSource);
           await closeClient();
           stop.resolve();
         },
         async (error: unknown) => {
+          lagSources.delete(lagSource);
           log.fatal({ err: describe(error), group: options.groupId }, "kafka: consumer stopped on an error retrying cannot fix");
           await closeClient();
           joined?.reject(error);

@@ -750,3 +750,20 @@ test("a projection decodes only the fields asked for, from any record of that na
   assertCode(() => project(Buffer.concat([good, Buffer.from([0])])), "RECORD_UNDECODABLE", /trailing/);
   assertCode(() => projection("DnsEvent", ["qname", "no_such_field"]), "SCHEMA_UNKNOWN", /no_such_field/);
 });
+
+test("a projection reads a record in place between start and end, and a cut record there is refused", () => {
+  const fields = ["event_time_us", "qname", "src_addr"];
+  const project = projection<Partial<RecordMap["DnsEvent"]>>("DnsEvent", fields);
+  const records = SAMPLES.DnsEvent.map((ev) => encode("DnsEvent", ev));
+  const all = Buffer.concat(records);
+  let at = 0;
+  for (const r of records) {
+    assert.deepEqual(project(all, at, at + r.length), project(r));
+    at += r.length;
+  }
+  const first = records[0]!;
+  // The next record's bytes follow a cut one: it must not borrow them.
+  assertCode(() => project(all, 0, first.length - 3), "RECORD_UNDECODABLE");
+  assertCode(() => project(all, 0, first.length + 1), "RECORD_UNDECODABLE", /trailing/);
+  assertCode(() => project(all, 1, first.length), "RECORD_UNDECODABLE", /magic/);
+});

@@ -155,7 +155,10 @@ function recordBatch(base: number, producerId: bigint, values: readonly string[]
 
 describe("record sets read by the module", () => {
   const values = (buf: Buffer, from: number, aborted: { producerId: bigint; firstOffset: bigint }[], readCommitted = true): (string | null)[] =>
-    readRecordSets(buf, "t", 0, from, aborted, readCommitted).values.map((v) => v?.toString() ?? null);
+  {
+    const c = readRecordSets(buf, "t", 0, from, aborted, readCommitted);
+    return c.offsets.map((_, i) => (c.valueLength[i]! < 0 ? null : c.sources[i]!.toString("utf8", c.valueAt[i], c.valueAt[i]! + c.valueLength[i]!)));
+  };
 
   test("an aborted transaction is skipped from its first offset, with or without its marker in the same fetch", () => {
     const p = 7n;
@@ -182,7 +185,7 @@ describe("record sets read by the module", () => {
     assert.deepEqual(values(all, 1, aborted, false), ["p2", "q1", "n1", "p3", "p4"], "records before the fetch offset are dropped");
     // A batch cut by the response's size limit is left for the next fetch.
     const cut = readRecordSets(all.subarray(0, all.length - 3), "t", 0, 0, aborted, true);
-    assert.deepEqual([cut.values.length, cut.nextOffset], [3, 8]);
+    assert.deepEqual([cut.offsets.length, cut.nextOffset], [3, 8]);
   });
 });
 
@@ -291,6 +294,49 @@ describe("producer and consumer group on the shared broker", () => {
     const second = await readAll(t, 1, { groupId, ms: 5000 });
     await producer.close();
     assert.deepEqual(second.map((r) => r.value!.toString()), ["b"]);
+  });
+
+  test("consumer lag: partition end minus the position after the last handled batch, per topic and partition; gone after close", async () => {
+    const t = await topic("lag", 2);
+    const producer = createProducer(conn, { logger: quiet });
+    await producer.send(t, Array.from({ length: 300 }, (_, i) => ({ value: Buffer.from(`v${i}`), partition: 0 })));
+    await producer.close();
+    const lagOf = async (): Promise<Map<string, number>> => {
+      const metric = (await register.getSingleMetric("stoq_consumer_lag_records")!.get()).values.filter((v) => v.labels["topic"] === t);
+      return new Map(metric.map((v) => [String(v.labels["partition"]), v.value]));
+    };
+    let handled = 0;
+    let reached!: () => void;
+    const atHundred = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let allDone!: () => void;
+    const all = new Promise<void>((r) => (allDone = r));
+    const consumer = createConsumer(conn, {
+      groupId: `test.${run}.lag`,
+      topics: [t],
+      maxBatchRecords: 50,
+      logger: quiet,
+      eachBatch: async (batch) => {
+        if (handled === 100) {
+          reached();
+          await gate;
+        }
+        handled += batch.count;
+        if (handled === 300) allDone();
+      },
+    });
+    await consumer.start();
+    await atHundred;
+    // Two batches of 50 handled, the third held in its handler: 200 to go on partition 0, none on 1.
+    assert.deepEqual(Object.fromEntries(await lagOf()), { "0": 200, "1": 0 });
+    release();
+    await all;
+    const deadline = Date.now() + 10_000;
+    while ((await lagOf()).get("0") !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(Object.fromEntries(await lagOf()), { "0": 0, "1": 0 });
+    await consumer.close();
+    assert.equal((await lagOf()).size, 0, "a closed consumer's partitions are not reported");
   });
 
   test("a retriable handler error retries the batch; any other error stops the consumer", async () => {

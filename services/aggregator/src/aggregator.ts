@@ -216,16 +216,20 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     done.then(
       () => {
         if (committing === done) committing = null;
+        if (!closing) serial(() => Promise.resolve(commitIfDue())).catch(fail);
       },
       (error: unknown) => fail(error),
     );
     return done;
   }
 
-  /** Starts a commit when the interval is up; waits only for an earlier one still in flight. */
-  async function commitIfDue(): Promise<void> {
+  /**
+   * Starts a commit when the interval is up. With one still in flight it does not wait (ingesting goes
+   * on): the commit after it starts when it settles, and holds the work of both intervals.
+   */
+  function commitIfDue(): void {
     if (!txPending || Date.now() - txStarted < settings.commitIntervalMs) return;
-    if (committing !== null) await committing;
+    if (committing !== null) return;
     void commit().catch(() => undefined);
   }
 
@@ -325,7 +329,21 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     return out;
   }
 
-  async function handle(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly number[]): Promise<void> {
+  const decodeValue = (topic: string, value: Buffer, start?: number, end?: number): DnsEvent | FlowRecord =>
+    topic === topics.dns ? decodeDns(value, start, end) : decodeFlow(value, start, end);
+
+  // Decodes the batch's records again, sends those that do not decode to the DLQ, and hands on nothing:
+  // the ones that decoded are already ingested.
+  const deadLetters = withDeadLetter<DnsEvent | FlowRecord>({
+    decode: (value, record) => decodeValue(record.topic, value),
+    handle: () => Promise.resolve(),
+    producer: dlqProducer,
+    service: "aggregator",
+    dlqTopic: topics.dlq,
+    logger: log,
+  });
+
+  async function handle(batch: ConsumedBatch): Promise<void> {
     const name = `${batch.topic}/${batch.partition}`;
     let task = tasks.get(name);
     // A batch that does not continue where the task stopped means the partition was elsewhere (or the
@@ -334,10 +352,29 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     const overflowBefore = keyTables.map((k) => k?.overflows ?? 0);
     const skippedBefore = task.skippedOnReplay;
     const lateBefore = task.agg.lateTotal;
-    const input = values.map((value, i) => ({ offset: offsets[i] ?? 0, value }));
-    const emissions = task.ingest(input, batch, batch.nextOffset);
-    records += input.length;
-    m.records.inc({ stream: task.stream }, input.length - (task.skippedOnReplay - skippedBefore));
+    // Each value is decoded in place from the fetched bytes as the task ingests it, so no decoded record
+    // outlives its turn (they die young, which the garbage collector handles cheaply).
+    const decode = batch.topic === topics.dns ? decodeDns : decodeFlow;
+    let undecodable = 0;
+    const valueAt = (i: number): DnsEvent | FlowRecord | null => {
+      const length = batch.valueLength(i);
+      if (length >= 0) {
+        const start = batch.valueStart(i);
+        try {
+          return decode(batch.valueSource(i), start, start + length);
+        } catch {
+          // Counted, and sent to the DLQ below.
+        }
+      }
+      undecodable++;
+      return null;
+    };
+    const emissions = task.ingest(batch.offsets, valueAt, batch, batch.nextOffset);
+    // Before this batch's offsets can be part of a commit (commits run after this handler, in order).
+    if (undecodable > 0) await deadLetters(batch);
+    const ingested = batch.count - undecodable;
+    records += ingested;
+    m.records.inc({ stream: task.stream }, ingested - (task.skippedOnReplay - skippedBefore));
     m.replaySkipped.inc({ stream: task.stream }, task.skippedOnReplay - skippedBefore);
     m.lateDropped.inc({ stream: task.stream }, task.agg.lateTotal - lateBefore);
     keyTables.forEach((k, i) => {
@@ -350,15 +387,15 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     }
     touched.add(task);
     for (const r of toRecords(emissions, task.stream)) txOut.push(r);
-    await commitIfDue();
+    commitIfDue();
   }
 
-  const decodeValue = (topic: string, value: Buffer): DnsEvent | FlowRecord => (topic === topics.dns ? decodeDns(value) : decodeFlow(value));
-
-  function handleInOrder(batch: ConsumedBatch, values: readonly (DnsEvent | FlowRecord)[], offsets: readonly number[]): Promise<void> {
+  function eachBatch(batch: ConsumedBatch): Promise<void> {
+    // Closing: what is fetched now is left for the next owner (its offsets are not committed).
+    if (closing) return Promise.resolve();
     return serial(async () => {
       try {
-        await handle(batch, values, offsets);
+        await handle(batch);
       } catch (error) {
         // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
         // and let a restart rebuild from the changelog and the committed offsets (a transaction in
@@ -366,38 +403,6 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
         throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator batch ${batch.topic}/${batch.partition} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
     });
-  }
-
-  const withDlq = withDeadLetter<DnsEvent | FlowRecord>({
-    decode: (value, record) => decodeValue(record.topic, value),
-    handle: (good, batch) =>
-      handleInOrder(
-        batch,
-        good.map((g) => g.value),
-        good.map((g) => Number(g.record.offset)),
-      ),
-    producer: dlqProducer,
-    service: "aggregator",
-    dlqTopic: topics.dlq,
-    logger: log,
-  });
-
-  // Values are decoded straight from the fetched bytes; a batch with a record that does not decode goes
-  // the dead-letter way, which builds the full records.
-  async function eachBatch(batch: ConsumedBatch): Promise<void> {
-    // Closing: what is fetched now is left for the next owner (its offsets are not committed).
-    if (closing) return;
-    const values = new Array<DnsEvent | FlowRecord>(batch.values.length);
-    try {
-      for (let i = 0; i < values.length; i++) {
-        const v = batch.values[i];
-        if (v == null) throw new StoqError("RECORD_UNDECODABLE", "tombstone");
-        values[i] = decodeValue(batch.topic, v);
-      }
-    } catch {
-      return withDlq(batch);
-    }
-    return handleInOrder(batch, values, batch.offsets);
   }
 
   function fail(error: unknown): void {
@@ -434,9 +439,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       await consumer.start();
       // Commit even when no batch arrives, so outputs never wait on traffic.
       timer = setInterval(() => {
-        serial(async () => {
-          await commitIfDue();
-        }).catch(fail);
+        serial(() => Promise.resolve(commitIfDue())).catch(fail);
       }, settings.commitIntervalMs);
       timer.unref();
     },

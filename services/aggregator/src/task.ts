@@ -20,11 +20,6 @@ export interface StateRecord {
   readonly value: Buffer | null;
 }
 
-export interface InputRecord<R> {
-  readonly offset: number;
-  readonly value: R;
-}
-
 export interface Checkpoint<B> {
   readonly state: StateRecord[];
   /** Commit the consumer position after this batch; null keeps the committed offset where it is. */
@@ -58,27 +53,31 @@ export class Task<B> {
   }
 
   /**
-   * Ingests one batch in offset order and returns the emissions it caused. `endOffset` is the offset
-   * after the batch (records that went to the DLQ are part of the batch but not of `records`).
+   * Ingests one batch in offset order and returns the emissions it caused: record i is at `offsets[i]`
+   * and `valueAt(i)` decodes it (null: it does not decode, the caller dead-letters it). Records are
+   * decoded one at a time as they are ingested, so none outlives its turn. `endOffset` is the offset
+   * after the batch (default: after its last record).
    */
-  ingest(records: readonly InputRecord<DnsEvent | FlowRecord>[], batch: B, endOffset?: number): WindowEmission[] {
+  ingest(offsets: readonly number[], valueAt: (i: number) => DnsEvent | FlowRecord | null, batch: B, endOffset?: number): WindowEmission[] {
     this.seq++;
     this.agg.batchSeq = this.seq;
     this.batches.push({ seq: this.seq, batch });
     const dns = this.stream === "dns";
-    for (const r of records) {
-      const t = dns ? (r.value as DnsEvent).event_time_us / 1000 : (r.value as FlowRecord).last_seen_us / 1000;
-      if (r.offset < this.replayUntil && this.agg.paneEnd(t) <= this.replayWatermark) {
+    const n = offsets.length;
+    for (let i = 0; i < n; i++) {
+      const value = valueAt(i);
+      if (value === null) continue;
+      const t = dns ? (value as DnsEvent).event_time_us / 1000 : (value as FlowRecord).last_seen_us / 1000;
+      if (offsets[i]! < this.replayUntil && this.agg.paneEnd(t) <= this.replayWatermark) {
         if (t > this.agg.maxEventTime) this.agg.maxEventTime = t;
         this.skippedOnReplay++;
         continue;
       }
-      if (dns) this.agg.ingestDns(r.value as DnsEvent);
-      else this.agg.ingestFlow(r.value as FlowRecord);
+      if (dns) this.agg.ingestDns(value as DnsEvent);
+      else this.agg.ingestFlow(value as FlowRecord);
     }
-    const last = records.at(-1);
     if (endOffset !== undefined) this.nextOffset = endOffset;
-    else if (last !== undefined) this.nextOffset = last.offset + 1;
+    else if (n > 0) this.nextOffset = offsets[n - 1]! + 1;
     return this.advanceTo(this.agg.maxEventTime - this.settings.outOfOrdernessMs);
   }
 

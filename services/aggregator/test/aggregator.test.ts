@@ -277,7 +277,11 @@ test("the decoded fields are every field ingestion reads", () => {
   for (const [stream, records, fields] of [["dns", dns, DNS_FIELDS], ["flow", flows, FLOW_FIELDS]] as const) {
     read.clear();
     const task = new Task<number>(`t/${stream}`, stream, settings, createKeyTables(settings.bounds));
-    task.ingest(records.map((r, i) => ({ offset: i, value: watch(r) })), 0);
+    task.ingest(
+      records.map((_, i) => i),
+      (i) => watch(records[i]!),
+      0,
+    );
     task.advanceTo(T0 + 60_000);
     const missing = [...read].filter((k) => !(fields as readonly string[]).includes(k));
     assert.deepEqual(missing, [], `${stream}: ingestion reads fields the aggregator does not decode`);

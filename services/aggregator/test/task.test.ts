@@ -1,11 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { DnsEvent, WindowAggregate } from "../../../lib/src/avro.js";
-import { Task, type InputRecord } from "../src/task.js";
+import { Task } from "../src/task.js";
 import { createKeyTables } from "../src/bounds.js";
 import { aggregatorSettings } from "../src/settings.js";
 import type { WindowEmission } from "../src/partition-aggregation.js";
 import { dnsEvent } from "./records.js";
+
+interface InputRecord<R> {
+  readonly offset: number;
+  readonly value: R;
+}
+
+const ingest = (task: Task<number>, slice: readonly InputRecord<DnsEvent>[], batch: number): ReturnType<Task<number>["ingest"]> =>
+  task.ingest(
+    slice.map((r) => r.offset),
+    (i) => slice[i]!.value,
+    batch,
+  );
 
 const settings = aggregatorSettings({ windowSizes: ["1s", "10s"], maxDomainsTracked: 1000, concurrentFlowsLimit: 1000, allowedLatenessMs: 2000, outOfOrdernessMs: 500, keysPerShortWindow: 1000, hopping: [{ size: "10s", hop: "5s", dimensions: ["global", "registered_domain"] }] });
 
@@ -52,7 +64,7 @@ function run(records: InputRecord<DnsEvent>[], batch: number, crashes: number[])
   while (pos < records.length) {
     const slice = records.slice(pos, pos + batch);
     const lastOffset = slice.at(-1)?.offset ?? 0;
-    const es = task.ingest(slice, lastOffset);
+    const es = ingest(task, slice, lastOffset);
     pos += slice.length;
     batches++;
     if (crashAt.has(batches)) {
@@ -102,7 +114,7 @@ test("the committed offset never passes a record still in an open pane", () => {
   let committed = 0;
   for (let pos = 0; pos < records.length; pos += 50) {
     const slice = records.slice(pos, pos + 50);
-    task.ingest(slice, slice.at(-1)?.offset ?? 0);
+    ingest(task, slice, slice.at(-1)?.offset ?? 0);
     const cp = task.checkpoint();
     if (cp.commitAfter !== null) {
       assert.ok(cp.commitAfter + 1 >= committed, "commits only move forward");
