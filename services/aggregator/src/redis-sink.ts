@@ -10,6 +10,8 @@
 //   stoq:ts:<s>:<w>:<dimension>:<key>           zset  score = window start (ms), member = merged JSON
 //                                                      (ZRANGEBYSCORE from to: one member per window)
 //   stoq:top:<s>:<w>:<dimension>:<start>        zset  member = key, score = merged count (ZREVRANGE 0 k-1)
+//   stoq:starts:<s>:<w>                         zset  member = score = the start (ms) of a window with a
+//                                                      top-k set (ZREVRANGE 0 n-1: the newest; no KEYS scan)
 // The stream is part of every key because source, destination, node and global rows exist for DNS
 // events and for flows alike: without it a DNS row and a flow row of one key and window would merge as if
 // they were partials of one stream, adding events to flows.
@@ -58,6 +60,7 @@ export const redisKeys = {
   agg: (stream: AggregateStream, a: WindowAggregate): string => `agg:${stream}:${windowName(a)}:${a.dimension}:${a.key}:${a.window_start_ms}`,
   series: (stream: AggregateStream, window: string, dimension: string, key: string): string => `ts:${stream}:${window}:${dimension}:${key}`,
   top: (stream: AggregateStream, window: string, dimension: string, start: number): string => `top:${stream}:${window}:${dimension}:${start}`,
+  starts: (stream: AggregateStream, window: string): string => `starts:${stream}:${window}`,
 };
 
 function mergeMeasures(parts: readonly MeasureSummary[][]): MeasureSummary[] {
@@ -156,6 +159,7 @@ export function createRedisSink(deps: RedisSinkDeps): RedisSink {
     for (const { r, stream } of rows) put(p1, redisKeys.agg(stream, r), r.aggregator_instance, r.revision, JSON.stringify(r), deps.ttlSeconds(r.size_ms));
     const results = (await p1.exec()) ?? [];
     const p2 = deps.redis.pipeline();
+    const starts = new Set<string>();
     rows.forEach(({ r, stream }, i) => {
       const [err, hash] = results[i] ?? [null, null];
       if (err) throw err;
@@ -179,6 +183,15 @@ export function createRedisSink(deps: RedisSinkDeps): RedisSink {
         p2.zadd(top, total.count, r.key);
         p2.zremrangebyrank(top, 0, -(topKeys + 1));
         p2.expire(top, ttl);
+        // The index of the starts of windows with top keys: one entry per stream, window and start
+        // however many rows it has, expiring with them (older starts fall off, the set goes with the last).
+        const startsKey = redisKeys.starts(stream, w);
+        if (!starts.has(`${startsKey}|${r.window_start_ms}`)) {
+          starts.add(`${startsKey}|${r.window_start_ms}`);
+          p2.zadd(startsKey, r.window_start_ms, String(r.window_start_ms));
+          p2.zremrangebyscore(startsKey, "-inf", r.window_start_ms - ttl * 1000);
+          p2.expire(startsKey, ttl);
+        }
       }
     });
     const out = (await p2.exec()) ?? [];

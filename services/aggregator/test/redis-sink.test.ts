@@ -1,6 +1,6 @@
 // The Redis projection against real Kafka and Redis: partials of two partitions merge into one total,
 // a replayed or older revision changes nothing, series, top-k and TTLs are where readers look, and rows
-// of the DNS and the flow stream for one key and window stay apart.
+// of the DNS and the flow stream for one key and window stay apart; window starts are indexed.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -153,5 +153,36 @@ test("a DNS row and a flow row of one dimension, key and window stay apart, each
     assert.deepEqual(await point("flow"), [5]);
   } finally {
     await sink.close();
+  }
+});
+
+test("window starts with top keys are indexed per stream and window, newest first, older than the TTL trimmed", { timeout: 60_000 }, async () => {
+  const startsTopic = `test.agg.${run}.starts`;
+  await admin.createTopics([{ name: startsTopic, partitions: 1 }]);
+  // 10 s windows, which the other tests do not write.
+  const at = (start: number, o: Partial<WindowAggregate> = {}): WindowAggregate => agg({ window_start_ms: start, window_end_ms: start + 10_000, size_ms: 10_000, hop_ms: 10_000, ...o });
+  const rows = [
+    at(60_000),
+    at(400_000),
+    at(400_000, { key: "other.org" }),
+    at(460_000, { dimension: "global", key: "" }), // no top keys: not a start to pick
+    at(520_000, { stream: "flow", dimension: "source", key: "198.18.0.9", aggregator_instance: "stoq.flows.v1/0" }),
+    at(700_000), // 600 s TTL: the start 60_000 falls off
+  ];
+  const producer = createProducer(kafka);
+  await producer.send(startsTopic, rows.map((r) => ({ value: encode("WindowAggregate", r) })));
+  await producer.close();
+  const sink = createRedisSink({ kafka, redis, topic: startsTopic, groupId: `test.agg.${run}.starts`, ttlSeconds: () => 600 });
+  await sink.start();
+  try {
+    const deadline = Date.now() + 30_000;
+    while ((await redis.zscore(redisKeys.starts("dns", "10s"), "700000")) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await redis.zrevrange(redisKeys.starts("dns", "10s"), 0, -1), ["700000", "400000"]);
+    assert.deepEqual(await redis.zrevrange(redisKeys.starts("flow", "10s"), 0, -1), ["520000"]);
+    const ttl = await redis.ttl(redisKeys.starts("dns", "10s"));
+    assert.ok(ttl > 500 && ttl <= 600, `ttl ${ttl}`);
+  } finally {
+    await sink.close();
+    await admin.deleteTopics([startsTopic]).catch(() => undefined);
   }
 });
