@@ -233,4 +233,27 @@ __noinline int stoq_name_features(const struct dns_qbuf *q, struct dns_name *n,
 	return 0;
 }
 
+/* The TLD row's key (lib/src/model/ngrams.ts ngramTldKey): FNV-1a over the lower-cased bytes from the TLD's
+ * length byte through the root label, with STOQ_NGRAM_TLD_MARK set, stored at nk->key[nk->n], after the
+ * name's trigram keys, where a model with the TLD row reads it (ngram.h). Its own global function: folded
+ * into stoq_name_features' last loop it took that function past the verifier's 1M instructions. Returns 0. */
+__noinline int stoq_tld_key(const struct dns_qbuf *q, const struct dns_name *n, struct stoq_name_work *nk)
+{
+	__u32 h = FNV32_OFFSET, tld_off, wire_len;
+
+	if (!q || !n || !nk)
+		return 0;
+	tld_off = n->tld_off;
+	wire_len = n->wire_len;
+	for (__u32 k = 0; k <= STOQ_LABEL_MAX + 1; k++) {
+		__u32 i = (tld_off + k) & 0xff;
+
+		if (i >= wire_len)
+			break;
+		h = (h ^ (stoq_sym_info[q->b[i]] >> STOQ_SYM_LOWER_SHIFT)) * FNV32_PRIME;
+	}
+	nk->key[nk->n & 0xff] = h | STOQ_NGRAM_TLD_MARK;
+	return 0;
+}
+
 #endif /* STOQ_FEATURES_H */

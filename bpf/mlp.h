@@ -42,6 +42,8 @@ struct stoq_packed_model {
 	__u32 ngram_words;	/* ceil(n_hidden / 8) 8-unit words per table row; 0 = no n-gram table */
 	__u32 ngram_row_shift;	/* 32 - ngram_bits: a trigram's row is its hash >> this */
 	__u64 ngram_shift;
+	__u32 ngram_tld;	/* 1: the name's TLD row joins its trigram rows */
+	__u32 ngram_rows;	/* rows summed for the current packet (ngram.h) */
 	__s64 in_zero[STOQ_MAX_IN];
 	__s64 in_mul[STOQ_MAX_IN];	/* 0 beyond n_in, so padded inputs quantize to 0 */
 	__s64 b1[STOQ_UNITS];		/* 0 beyond n_hidden */
@@ -66,9 +68,9 @@ static __always_inline int stoq_model_check(const struct stoq_model *m, __u64 ve
 	if (m->n_in == 0 || m->n_in > STOQ_MAX_IN || m->n_hidden == 0 ||
 	    m->n_hidden > STOQ_MAX_HIDDEN || m->h_shift == 0 || m->h_shift > 31)
 		return STOQ_STAT_UNSCORED_MODEL_SHAPE;
-	if (m->ngram_bits == 0 ? m->ngram_shift != 0
+	if (m->ngram_bits == 0 ? m->ngram_shift != 0 || m->ngram_flags != 0
 			       : m->ngram_bits < STOQ_NGRAM_MIN_BITS || m->ngram_bits > STOQ_NGRAM_MAX_BITS ||
-				 m->ngram_shift > STOQ_NGRAM_SHIFT_MAX)
+				 m->ngram_shift > STOQ_NGRAM_SHIFT_MAX || (m->ngram_flags & ~STOQ_NGRAM_FLAG_TLD))
 		return STOQ_STAT_UNSCORED_MODEL_SHAPE;
 	return 0;
 }
@@ -111,6 +113,7 @@ __noinline int stoq_model_pack(const struct stoq_model *m, struct stoq_packed_mo
 	pm->ngram_words = m->ngram_bits ? (n_hidden + 7) / 8 : 0;
 	pm->ngram_row_shift = 32 - m->ngram_bits;
 	pm->ngram_shift = m->ngram_shift;
+	pm->ngram_tld = m->ngram_flags & STOQ_NGRAM_FLAG_TLD;
 	for (__u32 i = 0; i < STOQ_MAX_IN; i++) {
 		__u64 keep = mask_lt(i, n_in);
 

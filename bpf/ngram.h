@@ -47,7 +47,8 @@ _Static_assert(STOQ_NGRAM_WORDS == 8, "STOQ_NGRAM_WORD is spelled out for 8 word
 	} while (0)
 
 /* Sets pm->bias[j] = b1[j] + ((sum of unit j over the rows of nk's keys) << ngram_shift) for the units
- * the table covers, reading slot `slot` of stoq_ngrams. Global: verified once; the row loop is bounded by
+ * the table covers, reading slot `slot` of stoq_ngrams: the n trigram keys, and key[n] (the TLD's) too
+ * for a model with the TLD row. Global: verified once; the row loop is bounded by
  * STOQ_NGRAM_MAX_PER_NAME. Returns 0 or an STOQ_STAT_UNSCORED_ code. */
 __noinline int stoq_ngram_sum(struct stoq_packed_model *pm, const struct stoq_name_work *nk, __u32 slot)
 {
@@ -60,7 +61,11 @@ __noinline int stoq_ngram_sum(struct stoq_packed_model *pm, const struct stoq_na
 		return STOQ_STAT_UNSCORED_NO_MODEL;
 	acc = pm->ngram_acc;
 	__builtin_memset(acc, 0, sizeof(pm->ngram_acc));
-	n = nk->n;
+	/* The TLD row is key[n]: n + 1 rows, n <= STOQ_NGRAM_MAX_PER_NAME - 2 from the walk. Neither a
+	 * branch (the verifier walked the row loop once per outcome, +150k instructions) nor a clamp to the
+	 * loop's bound (+75k) here: the count is kept for the bias instead of re-derived. */
+	n = nk->n + (pm->ngram_tld & 1);
+	pm->ngram_rows = n;
 	row_shift = pm->ngram_row_shift & 31;
 	base = (slot & 3) * STOQ_NGRAM_SLOT_ROWS;
 	for (__u32 t = 0; t < STOQ_NGRAM_MAX_PER_NAME; t++) {
@@ -87,7 +92,7 @@ __noinline int stoq_ngram_sum(struct stoq_packed_model *pm, const struct stoq_na
 next_row:;
 	}
 	/* n reread: the loop's exits each pinned the register copy to a different value. */
-	bias = 128 * (__s64)(*(volatile const __u32 *)&nk->n & 0xff);
+	bias = 128 * (__s64)(*(volatile const __u32 *)&pm->ngram_rows & 0x1ff);
 	shift = pm->ngram_shift & 31;
 #pragma unroll
 	for (int w = 0; w < STOQ_NGRAM_WORDS; w++) {

@@ -229,6 +229,7 @@ static __always_inline int handle_dns(void *ctx, int hook, __u32 ifindex, void *
 		} else {
 			stoq_name_features((struct dns_qbuf *)(ev->msg + sizeof(struct dns_hdr)), &n, bg,
 					   &ev->features, nk);
+			stoq_tld_key((struct dns_qbuf *)(ev->msg + sizeof(struct dns_hdr)), &n, nk);
 			packet_features(ev, msg_len);
 			stoq_source_query(ev, &n, now);
 			verdict = decide(ev, nk, hook, st);

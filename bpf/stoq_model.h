@@ -15,8 +15,9 @@
  * so int32 accumulators cannot overflow for |b1|, |b2| < 2^30. h_shift is in [1, 31].
  *
  * N-gram table (ngram_bits != 0): row_t are the table rows of the name's hashed character trigrams
- * (docs/feature-spec.md "N-gram table", lib/src/model/ngrams.ts), at most STOQ_NGRAM_MAX_PER_NAME of
- * them, so |sum_t ngram[row_t][j]| <= 252 * 128 < 2^15. With ngram_shift <= STOQ_NGRAM_SHIFT_MAX = 16 the
+ * (docs/feature-spec.md "N-gram table", lib/src/model/ngrams.ts) and, with STOQ_NGRAM_FLAG_TLD, its TLD's
+ * row: at most STOQ_NGRAM_MAX_PER_NAME - 2 trigrams (a 255-byte name) plus one, so at most
+ * STOQ_NGRAM_MAX_PER_NAME rows, so |sum_t ngram[row_t][j]| <= 252 * 128 < 2^15. With ngram_shift <= STOQ_NGRAM_SHIFT_MAX = 16 the
  * shifted sum is < 2^31 and |a[j]| < 2^30 + 2^20 + 2^31 < 2^32, so a[j] * h_mul (|h_mul| <= 2^31) stays
  * exact in s64. The shift is a multiplication by 2^ngram_shift (two's complement, negative sums too).
  */
@@ -36,7 +37,10 @@
 #define STOQ_MODEL_SLOTS 3
 
 /* The n-gram table (lib/src/model/ngrams.ts): row = ((key * STOQ_NGRAM_HASH_MUL) mod 2^32) >> (32 - bits)
- * with key = ((region * 64 + a) * 64 + b) * 64 + c, region SLD = 0, SUB = 1. */
+ * with key = ((region * 64 + a) * 64 + b) * 64 + c, region SLD = 0, SUB = 1, for each trigram; and, in a
+ * model with STOQ_NGRAM_FLAG_TLD, one more row whose key is the TLD's: FNV-1a over the lower-cased wire
+ * bytes from the TLD's length byte through the root label, with STOQ_NGRAM_TLD_MARK set (trigram keys are
+ * below 2^19, so no TLD key equals a trigram key). */
 #define STOQ_NGRAM_MIN_BITS 6
 #define STOQ_NGRAM_MAX_BITS 14
 #define STOQ_NGRAM_SLOT_ROWS (1 << STOQ_NGRAM_MAX_BITS)
@@ -44,6 +48,8 @@
 #define STOQ_NGRAM_MAX_PER_NAME 252
 #define STOQ_NGRAM_HASH_MUL 0x9e3779b1u
 #define STOQ_NGRAM_REGION_SUB (1 << 18)
+#define STOQ_NGRAM_TLD_MARK 0x80000000u
+#define STOQ_NGRAM_FLAG_TLD 1	/* ngram_flags: the table holds the TLD row */
 
 /* Value of the n-gram map (BPF_MAP_TYPE_ARRAY, STOQ_MODEL_SLOTS * STOQ_NGRAM_SLOT_ROWS entries): row r of
  * slot s at key s * STOQ_NGRAM_SLOT_ROWS + r; w[j] is hidden unit j's weight, 0 past n_hidden. Only the
@@ -57,9 +63,9 @@ struct stoq_ngram_row {
  * particular order (the table sum is a bag), read by every model scored after the walk (ngram.h).
  * hist: the walk's symbol histogram of the region it is in. */
 struct stoq_name_work {
-	__u32 n;		/* keys used, <= STOQ_NGRAM_MAX_PER_NAME */
+	__u32 n;		/* trigram keys, <= STOQ_NGRAM_MAX_PER_NAME - 2 */
 	__u32 _pad;
-	__u32 key[256];		/* 256 so a masked index stays inside */
+	__u32 key[256];		/* 256 so a masked index stays inside; key[n] is the TLD's key */
 	__u8 hist[64];
 };
 
@@ -73,7 +79,8 @@ struct stoq_model {
 	__u32 h_shift;      /* hidden requantization shift, 1..31 */
 	__s32 b2;           /* output bias */
 	__s32 threshold;    /* verdict threshold on the int32 output */
-	__u16 ngram_bits;   /* log2 of the n-gram table's rows: 0 = no table, else 6..14 */
+	__u8 ngram_bits;    /* log2 of the n-gram table's rows: 0 = no table, else 6..14 */
+	__u8 ngram_flags;   /* STOQ_NGRAM_FLAG_TLD or 0; 0 without a table */
 	__u16 ngram_shift;  /* left shift of each unit's table sum, 0..STOQ_NGRAM_SHIFT_MAX */
 	__s32 in_zero[STOQ_MAX_IN];
 	__s32 in_mul[STOQ_MAX_IN]; /* Q16 multipliers */

@@ -4,7 +4,9 @@
  * the same packing, table summing and scoring code as stoq.bpf.c, and writes the result back into the
  * frame for test/kernel/score.test.ts to read from data_out.
  *
- * Frame in:  u32 slot | s32 features[STOQ_MAX_IN] | u32 n | u32 keys[n] (n <= STOQ_NGRAM_MAX_PER_NAME)
+ * Frame in:  u32 slot | s32 features[STOQ_MAX_IN] | u32 n | u32 keys[n + 1] (n <= STOQ_NGRAM_MAX_PER_NAME,
+ *            and below it for a model with the TLD row): n trigram keys and the TLD's key, as the name
+ *            walk leaves them
  *            with bit 31 of slot set, the slot's version is zeroed between the table sum and the
  *            version reread, as a collector's rewrite racing the packet would
  * Frame out: s32 score | u32 err (0 or the STOQ_STAT_UNSCORED_ reason) | the rest unchanged */
@@ -87,7 +89,7 @@ int stoq_test_mlp(struct xdp_md *ctx)
 	    bpf_xdp_load_bytes(ctx, off, &n, sizeof(n)) || n > STOQ_NGRAM_MAX_PER_NAME)
 		return XDP_ABORTED;
 	in->w.n = n;
-	if (n && bpf_xdp_load_bytes(ctx, off + sizeof(n), in->w.key, n * sizeof(__u32)))
+	if (bpf_xdp_load_bytes(ctx, off + sizeof(n), in->w.key, (n + 1) * sizeof(__u32)))
 		return XDP_ABORTED;
 	err = stoq_score_model(m, pm, slot, &in->f, &in->w, &score, &prepared);
 	out[0] = err ? 0 : score;

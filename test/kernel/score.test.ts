@@ -3,14 +3,15 @@
 // models and feature vectors, including saturating inputs, extreme weights, both unrolled input widths,
 // tables of every size and word count with random and worst-case trigram bags; invalid models are
 // refused. Then the whole XDP program (bpf/stoq.bpf.c: the name walk's trigrams included) scores real
-// names (benign, DGA, tunnel) with table models exactly as the reference does on ngramRows of the name.
+// names (benign, DGA, tunnel) with table models exactly as the reference does on ngramRows of the name,
+// with and without the TLD row.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { encodeName } from "../../lib/src/model/features.js";
-import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
+import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, ngramRowsFor, score, type QuantModel } from "../../lib/src/model/int8-mlp.js";
 import { encodeModel, encodeNgramRows, MODE, MODEL_LAYOUT, ngramKeys } from "../../lib/src/model/layout.js";
-import { NGRAM_MAX_PER_NAME, NGRAM_MIN_BITS, ngramBucket, ngramRows } from "../../lib/src/model/ngrams.js";
+import { NGRAM_MAX_PER_NAME, NGRAM_MIN_BITS, NGRAM_TLD_MARK, ngramBucket, ngramKeyRow } from "../../lib/src/model/ngrams.js";
 import { BpfObject, type BpfProgram } from "../../services/collector/src/bpf.js";
 import { EVENT_KIND, FEATURE_SPEC, STAT, type DnsEvent } from "../../services/collector/src/kernel-layout.js";
 import { MLP_TEST_OBJECT, StoqKernel, XDP_PASS, buildKernelObjects } from "./kernel.js";
@@ -106,36 +107,46 @@ function writeModel(slot: number, m: QuantModel): void {
   obj.map("mlp_models").update(u32(slot), encodeModel(m));
 }
 
-/** A bag of trigram keys (region * 2^18 + a * 2^12 + b * 2^6 + c) and the rows the reference gives them. */
+/**
+ * A bag of trigram keys (region * 2^18 + a * 2^12 + b * 2^6 + c) and the rows the reference gives them;
+ * tldKey follows the keys in the frame as the name walk leaves it, and tldRows are the rows of a model
+ * with the TLD row (the trigrams' and the TLD's).
+ */
 interface Bag {
   keys: Uint32Array;
   rows: Uint16Array;
+  tldKey: number;
+  tldRows: Uint16Array;
 }
 
-function bagOf(keys: number[], bits: number): Bag {
+function bagOf(keys: number[], bits: number, tldKey = NGRAM_TLD_MARK): Bag {
   const rows = keys.map((k) => ngramBucket(k >> 18, (k >> 12) & 63, (k >> 6) & 63, k & 63, bits));
-  return { keys: Uint32Array.from(keys), rows: Uint16Array.from(rows) };
+  return { keys: Uint32Array.from(keys), rows: Uint16Array.from(rows), tldKey, tldRows: Uint16Array.from([...rows, ngramKeyRow(tldKey, bits)]) };
 }
 
-/** Random bags: empty, short, long, full (252), and 252 copies of one key (one row summed 252 times). */
-function randomBag(r: () => number, bits: number): Bag {
+/**
+ * Random bags: empty, short, long, full (`most` keys: 252, or 251 for a model with the TLD row, whose
+ * 252nd row is the TLD's), and `most` copies of one key (one row summed that many times).
+ */
+function randomBag(r: () => number, bits: number, most = NGRAM_MAX_PER_NAME): Bag {
   const key = (): number => int(r, 0, 1) * 2 ** 18 + int(r, 0, 63) * 4096 + int(r, 0, 63) * 64 + int(r, 0, 63);
   const roll = r();
   if (roll < 0.05) return bagOf([], bits);
-  if (roll < 0.15) return bagOf(new Array<number>(NGRAM_MAX_PER_NAME).fill(key()), bits);
-  const n = roll < 0.25 ? NGRAM_MAX_PER_NAME : roll < 0.6 ? int(r, 1, 40) : int(r, 1, NGRAM_MAX_PER_NAME);
-  return bagOf(Array.from({ length: n }, key), bits);
+  if (roll < 0.15) return bagOf(new Array<number>(most).fill(key()), bits, (NGRAM_TLD_MARK | int(r, 0, 2 ** 31 - 1)) >>> 0);
+  const n = roll < 0.25 ? most : roll < 0.6 ? int(r, 1, 40) : int(r, 1, most);
+  return bagOf(Array.from({ length: n }, key), bits, (NGRAM_TLD_MARK | int(r, 0, 2 ** 31 - 1)) >>> 0);
 }
 
 /** Bit 31 of the frame's slot: the harness zeroes the slot's version between the table sum and the reread. */
 const RACE = 0x80000000;
 
-function kernelScore(slot: number, f: Int32Array, bag: Bag = { keys: new Uint32Array(0), rows: new Uint16Array(0) }): { score: number; err: number } {
-  const frame = Buffer.alloc(4 + 4 * MAX_IN + 4 + 4 * bag.keys.length);
+function kernelScore(slot: number, f: Int32Array, bag: Bag = bagOf([], NGRAM_MIN_BITS)): { score: number; err: number } {
+  const frame = Buffer.alloc(4 + 4 * MAX_IN + 4 + 4 * (bag.keys.length + 1));
   frame.writeUInt32LE(slot >>> 0, 0);
   f.forEach((v, i) => frame.writeInt32LE(v, 4 + 4 * i));
   frame.writeUInt32LE(bag.keys.length, 4 + 4 * MAX_IN);
   bag.keys.forEach((k, i) => frame.writeUInt32LE(k, 8 + 4 * MAX_IN + 4 * i));
+  frame.writeUInt32LE(bag.tldKey, 8 + 4 * MAX_IN + 4 * bag.keys.length);
   const r = prog.testRun({ data: frame });
   assert.equal(r.retval, XDP_PASS);
   return { score: r.dataOut.readInt32LE(0), err: r.dataOut.readUInt32LE(4) };
@@ -186,6 +197,41 @@ test("with n-gram tables: kernel score equals the reference on 6,000 random vect
   }
   assert.equal(checked, 6000);
   assert.equal(words.size, 8, "every word count 1..8 was exercised");
+});
+
+test("with the TLD row: kernel score equals the reference on 3,000 random vectors and bags over 30 models; the flag off ignores the TLD key", () => {
+  const r = rng(0x746c64n);
+  for (let k = 0; k < 30; k++) {
+    const slot = k % 3;
+    const plain = withTable(r, randomModel(r, BigInt(40_000 + 2 * k)), int(r, NGRAM_MIN_BITS, 10), int(r, 0, 5));
+    const m: QuantModel = { ...plain, version: plain.version + 1n, ngramTld: true };
+    for (const [model, tld] of [[plain, false], [m, true]] as const) {
+      writeModel(slot, model);
+      for (let v = 0; v < 50; v++) {
+        const f = randomFeatures(r, model);
+        const bag = randomBag(r, model.ngramBits, NGRAM_MAX_PER_NAME - 1);
+        const got = kernelScore(slot, f, bag);
+        assert.equal(got.err, 0, `model ${k} refused`);
+        const rows = tld ? bag.tldRows : bag.rows;
+        assert.equal(got.score, score(model, f, rows), `model ${k} tld ${tld} (n_hidden ${model.nHidden}, bits ${model.ngramBits}) vector ${v}, ${bag.keys.length} trigrams`);
+      }
+    }
+  }
+  // A TLD key whose row is all 127s shows in the score only with the flag.
+  const base = withTable(r, randomModel(r, 41_000n), 6, 4);
+  const bag = bagOf([], 6, (NGRAM_TLD_MARK | 12345) >>> 0);
+  const ngram = new Int8Array(base.ngram.length);
+  ngram.fill(127, ngramKeyRow(bag.tldKey, 6) * base.nHidden, (ngramKeyRow(bag.tldKey, 6) + 1) * base.nHidden);
+  const w2 = new Int8Array(base.nHidden).fill(100);
+  const b1 = new Int32Array(base.nHidden);
+  const a = { ...base, ngram, w2, b1, hMul: 1 << 16, hShift: 16 };
+  const f = new Int32Array(MAX_IN);
+  writeModel(0, a);
+  const off = kernelScore(0, f, bag);
+  writeModel(0, { ...a, version: 41_001n, ngramTld: true });
+  const on = kernelScore(0, f, bag);
+  assert.equal(on.score, score({ ...a, ngramTld: true }, f, bag.tldRows));
+  assert.ok(on.score > off.score, `the TLD row adds: ${off.score} -> ${on.score}`);
 });
 
 test("n-gram sums at their bounds: 252 rows of -128 or of 127, shift 16, every unit, stay exact", () => {
@@ -261,6 +307,8 @@ test("models the kernel cannot score are refused with the reason it counts", () 
     ["ngram_bits 15", patch(encodeModel({ ...good, version: 2008n }), "ngram_bits", 15), STAT.unscored_model_shape],
     ["ngram_shift 17", patch(patch(encodeModel({ ...good, version: 2009n }), "ngram_bits", 8), "ngram_shift", 17), STAT.unscored_model_shape],
     ["ngram_shift without a table", patch(encodeModel({ ...good, version: 2010n }), "ngram_shift", 1), STAT.unscored_model_shape],
+    ["ngram_flags without a table", patch(encodeModel({ ...good, version: 2011n }), "ngram_flags", 1), STAT.unscored_model_shape],
+    ["unknown ngram_flags", patch(patch(encodeModel({ ...good, version: 2012n }), "ngram_bits", 8), "ngram_flags", 2), STAT.unscored_model_shape],
   ];
   for (const [what, bytes, reason] of cases) {
     obj.map("mlp_models").update(u32(1), bytes);
@@ -268,8 +316,9 @@ test("models the kernel cannot score are refused with the reason it counts", () 
   }
 });
 
-function patch(b: Buffer, field: "feature_spec" | "n_in" | "n_hidden" | "h_shift" | "ngram_bits" | "ngram_shift", v: number): Buffer {
-  if (MODEL_LAYOUT.fields[field].size === 2) b.writeUInt16LE(v, MODEL_LAYOUT.fields[field].offset);
+function patch(b: Buffer, field: "feature_spec" | "n_in" | "n_hidden" | "h_shift" | "ngram_bits" | "ngram_flags" | "ngram_shift", v: number): Buffer {
+  if (MODEL_LAYOUT.fields[field].size === 1) b.writeUInt8(v, MODEL_LAYOUT.fields[field].offset);
+  else if (MODEL_LAYOUT.fields[field].size === 2) b.writeUInt16LE(v, MODEL_LAYOUT.fields[field].offset);
   else b.writeUInt32LE(v, MODEL_LAYOUT.fields[field].offset);
   return b;
 }
@@ -316,20 +365,22 @@ test("the whole XDP program scores 4,000 real names (benign, DGA, tunnel) with t
       ...names("domains/benign.csv", 0, true, 53, 1200),
       ...names("domains/dga.csv", 0, true, 499, 1200),
       ...names("dns-tunnel/netrack/test.csv", 1, false, 3, 1600),
+      // TLD edge cases, each model meets them: case, second-level suffixes, one label, the longest name.
+      ...Array.from({ length: 6 }, () => ["xpun.NL", "gsrz.Com.Co", "fmval.com.mt", "LOCALHOST", "gunatcea.ru", `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`]).flat(),
     ];
     const r = rng(0xd06an);
-    const shapes: [number, number, number][] = [
-      [8, 6, 6],
-      [16, 10, 5],
-      [24, 12, 4],
-      [32, 14, 4],
-      [57, 13, 3],
-      [64, 11, 2],
+    const shapes: [number, number, number, boolean][] = [
+      [8, 6, 6, false],
+      [16, 10, 5, true],
+      [24, 12, 4, false],
+      [32, 14, 4, true],
+      [57, 13, 3, true],
+      [64, 11, 2, false],
     ];
     let scored = 0;
     let withRows = 0;
-    for (const [i, [nHidden, bits, shift]] of shapes.entries()) {
-      const m = nameModel(r, BigInt(i + 1), nHidden, bits, shift);
+    for (const [i, [nHidden, bits, shift, tld]] of shapes.entries()) {
+      const m = { ...nameModel(r, BigInt(i + 1), nHidden, bits, shift), ...(tld ? { ngramTld: true } : {}) };
       k.setModel(0, m);
       k.setControl({ active: 0, mode: MODE.observe, shadow: 0 });
       const batch = all.filter((_, j) => j % shapes.length === i);
@@ -349,13 +400,13 @@ test("the whole XDP program scores 4,000 real names (benign, DGA, tunnel) with t
       assert.equal(events.length, sent);
       for (const e of events) {
         const wire = e.msg.subarray(12);
-        const rows = ngramRows(wire, bits);
+        const rows = ngramRowsFor(m, wire);
         if (e.unscored !== 0) {
           assert.equal(rows, null, `unscored (${e.unscored}) though the reference walks it`);
           continue;
         }
         assert.equal(e.modelVersion, m.version);
-        assert.equal(e.score, score(m, e.features, rows), `n_hidden ${nHidden} bits ${bits}: ${wire.toString("latin1")}`);
+        assert.equal(e.score, score(m, e.features, rows), `n_hidden ${nHidden} bits ${bits} tld ${tld}: ${wire.toString("latin1")}`);
         scored++;
         if (rows !== null && rows.length > 0) withRows++;
       }

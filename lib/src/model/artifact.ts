@@ -77,7 +77,7 @@ export function loadModelArtifact(path: string = DNS_QUERY_MODEL, trusted?: read
   if (file.float === undefined) throw new StoqError("MODEL_REJECTED", `${path}: no float twin`);
   const f = floatModelOf(file.float);
   const cells = f.ngramBits === 0 ? 0 : (1 << f.ngramBits) * f.nHidden;
-  if (f.nIn !== quant.nIn || f.nHidden !== quant.nHidden || f.w1?.length !== quant.nIn * quant.nHidden || f.ngramBits !== quant.ngramBits || f.ngram.length !== cells) {
+  if (f.nIn !== quant.nIn || f.nHidden !== quant.nHidden || f.w1?.length !== quant.nIn * quant.nHidden || f.ngramBits !== quant.ngramBits || (f.ngramTld === true) !== (quant.ngramTld === true) || f.ngram.length !== cells) {
     throw new StoqError("MODEL_REJECTED", `${path}: the float twin does not match the quantized model's shape`);
   }
   return {

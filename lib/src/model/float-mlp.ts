@@ -15,6 +15,8 @@ export interface FloatModel {
   ngramBits: number;
   /** Row-major [2^ngramBits][nHidden], added into the hidden pre-activations like the int8 table. */
   ngram: Float32Array;
+  /** The table holds a TLD row too (as QuantModel.ngramTld); the caller's rows include it. */
+  ngramTld?: boolean;
 }
 
 /** Input calibration shared by both twins: in_zero and in_mul of the quantized model. */

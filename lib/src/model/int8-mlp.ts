@@ -38,6 +38,11 @@ export interface QuantModel {
   ngramShift: number;
   /** Row-major [2^ngramBits][n_hidden]: row r, unit j at r * nHidden + j. Empty when ngramBits is 0. */
   ngram: Int8Array;
+  /**
+   * The table also holds a row for the name's TLD (ngrams.ts ngramTldKey; ngram_flags bit 0 in the
+   * kernel layout). Absent or false: trigram rows only, as models trained before the TLD row score.
+   */
+  ngramTld?: boolean;
 }
 
 /** Why a model cannot be scored (the kernel passes the packet unscored); null when it can. */
@@ -55,6 +60,7 @@ export function modelShapeError(m: QuantModel): string | null {
     return `ngram_shift ${m.ngramShift} is outside 0..${NGRAM_MAX_SHIFT}`;
   }
   if (m.ngramBits === 0 && m.ngramShift !== 0) return `ngram_shift ${m.ngramShift} without a table (ngram_bits 0)`;
+  if (m.ngramBits === 0 && m.ngramTld === true) return "a TLD row without a table (ngram_bits 0)";
   const cells = m.ngramBits === 0 ? 0 : (1 << m.ngramBits) * m.nHidden;
   if (m.ngram.length !== cells) return `the n-gram table holds ${m.ngram.length} weights, expected 2^ngram_bits * n_hidden = ${cells}`;
   return null;
@@ -75,8 +81,8 @@ export function quantizeInputs(m: Pick<QuantModel, "nIn" | "inZero" | "inMul">, 
 }
 
 /** The `rows` argument of score() for a wire name: its table rows for m's table, null without a table. */
-export function ngramRowsFor(m: Pick<QuantModel, "ngramBits">, wire: Uint8Array): Uint16Array | null {
-  return m.ngramBits === 0 ? null : ngramRows(wire, m.ngramBits);
+export function ngramRowsFor(m: Pick<QuantModel, "ngramBits" | "ngramTld">, wire: Uint8Array): Uint16Array | null {
+  return m.ngramBits === 0 ? null : ngramRows(wire, m.ngramBits, 0, m.ngramTld === true);
 }
 
 /**
@@ -118,7 +124,7 @@ export function hiddenLayer(m: QuantModel, x: Int8Array, ng: Int32Array | null =
 
 /**
  * The int32 output: b2 + sum_j w2[j] h[j], computed in 64 bits and truncated to 32 as the kernel returns it.
- * `rows` are the name's table rows, ngramRows(wire, m.ngramBits); null or empty: no n-grams (and a model
+ * `rows` are the name's table rows, ngramRowsFor(m, wire); null or empty: no n-grams (and a model
  * without a table ignores them).
  */
 export function score(m: QuantModel, f: ArrayLike<number>, rows: Uint16Array | null): number {

@@ -3,7 +3,7 @@
 // Kept in sync with bpf/stoq_model.h; the collector's BTF layout test fails when the two drift.
 import { StoqError } from "../errors.js";
 import { MAX_HIDDEN, MAX_IN, modelShapeError, type QuantModel } from "./int8-mlp.js";
-import { NGRAM_MAX_BITS } from "./ngrams.js";
+import { NGRAM_FLAG_TLD, NGRAM_MAX_BITS } from "./ngrams.js";
 
 export interface FieldLayout {
   readonly offset: number;
@@ -14,7 +14,7 @@ export interface FieldLayout {
 /*
  * struct stoq_model (2664 bytes, 8-byte aligned), little-endian:
  *   0 u64 version | 8 u32 feature_spec | 12 u32 n_in | 16 u32 n_hidden | 20 s32 h_mul | 24 u32 h_shift
- *   28 s32 b2 | 32 s32 threshold | 36 u16 ngram_bits | 38 u16 ngram_shift | 40 s32 in_zero[32] | 168 s32 in_mul[32] | 296 s32 b1[64]
+ *   28 s32 b2 | 32 s32 threshold | 36 u8 ngram_bits | 37 u8 ngram_flags | 38 u16 ngram_shift | 40 s32 in_zero[32] | 168 s32 in_mul[32] | 296 s32 b1[64]
  *   552 s8 w1[64][32] | 2600 s8 w2[64]
  */
 export const MODEL_LAYOUT = {
@@ -28,7 +28,8 @@ export const MODEL_LAYOUT = {
     h_shift: { offset: 24, size: 4 },
     b2: { offset: 28, size: 4 },
     threshold: { offset: 32, size: 4 },
-    ngram_bits: { offset: 36, size: 2 },
+    ngram_bits: { offset: 36, size: 1 },
+    ngram_flags: { offset: 37, size: 1 },
     ngram_shift: { offset: 38, size: 2 },
     in_zero: { offset: 40, size: 4 * MAX_IN },
     in_mul: { offset: 168, size: 4 * MAX_IN },
@@ -90,7 +91,8 @@ export function encodeModel(m: QuantModel): Buffer {
   b.writeUInt32LE(m.hShift, F.h_shift.offset);
   b.writeInt32LE(m.b2, F.b2.offset);
   b.writeInt32LE(m.threshold, F.threshold.offset);
-  b.writeUInt16LE(m.ngramBits, F.ngram_bits.offset);
+  b.writeUInt8(m.ngramBits, F.ngram_bits.offset);
+  b.writeUInt8(m.ngramTld === true ? NGRAM_FLAG_TLD : 0, F.ngram_flags.offset);
   b.writeUInt16LE(m.ngramShift, F.ngram_shift.offset);
   for (let i = 0; i < m.nIn; i++) {
     b.writeInt32LE(m.inZero[i]!, F.in_zero.offset + 4 * i);
@@ -155,7 +157,7 @@ export function decodeModel(b: Uint8Array, rows: readonly Uint8Array[] = []): Qu
     w2[j] = buf.readInt8(F.w2.offset + j);
     for (let i = 0; i < nIn; i++) w1[j * nIn + i] = buf.readInt8(F.w1.offset + j * MAX_IN + i);
   }
-  const ngramBits = buf.readUInt16LE(F.ngram_bits.offset);
+  const ngramBits = buf.readUInt8(F.ngram_bits.offset);
   const tableRows = ngramBits === 0 || ngramBits > NGRAM_MAX_BITS || rows.length < 1 << ngramBits ? 0 : 1 << ngramBits;
   const ngram = new Int8Array(tableRows * nHidden);
   for (let r = 0; r < tableRows; r++) ngram.set(new Int8Array(rows[r]!.buffer, rows[r]!.byteOffset, nHidden), r * nHidden);
@@ -176,6 +178,7 @@ export function decodeModel(b: Uint8Array, rows: readonly Uint8Array[] = []): Qu
     ngramBits,
     ngramShift: buf.readUInt16LE(F.ngram_shift.offset),
     ngram,
+    ...((buf.readUInt8(F.ngram_flags.offset) & NGRAM_FLAG_TLD) !== 0 ? { ngramTld: true } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { StoqError } from "../errors.js";
 import { MESSAGE_MAX_BYTES, ONE_RECORD_OVERHEAD_BYTES } from "../topics.js";
 import { FEATURE_SPEC } from "./features.js";
 import { MAX_HIDDEN, MAX_IN, NGRAM_MAX_SHIFT, QUANT_RULES, modelShapeError, type QuantModel } from "./int8-mlp.js";
-import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "./ngrams.js";
+import { NGRAM_FLAG_TLD, NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "./ngrams.js";
 
 export type UnsignedModelUpdate = Omit<ModelUpdate, "signature" | "signing_key_id">;
 
@@ -17,6 +17,13 @@ export interface UpdateMeta {
   /** Finite values only; others are dropped (Avro doubles could carry them, dashboards choke on them). */
   metrics: Record<string, number>;
 }
+
+/**
+ * The record's ngram_bits carries the kernel layout's 16 bits at offset 36: log2 of the table's rows in
+ * the low byte, ngram_flags (NGRAM_FLAG_TLD) in the high one. A collector built before the TLD row refuses
+ * such a model (ngram_bits out of range) instead of scoring it without its TLD row.
+ */
+const NGRAM_FLAGS_SHIFT = 8;
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -45,7 +52,7 @@ export function modelUpdateOf(m: QuantModel, meta: UpdateMeta): UnsignedModelUpd
     threshold: m.threshold,
     threat_threshold: meta.threatThreshold,
     output_scale: meta.outputScale,
-    ngram_bits: m.ngramBits,
+    ngram_bits: m.ngramBits | ((m.ngramTld === true ? NGRAM_FLAG_TLD : 0) << NGRAM_FLAGS_SHIFT),
     ngram_shift: m.ngramShift,
     ngram: Buffer.from(m.ngram.buffer, m.ngram.byteOffset, m.ngram.length),
   };
@@ -88,14 +95,19 @@ export function quantModelFromUpdate(u: ModelUpdate, featureSpec: number = FEATU
   if (u.w1.length !== u.n_in * u.n_hidden) throw new StoqError("MODEL_REJECTED", `w1 has ${u.w1.length} bytes, expected ${u.n_in * u.n_hidden}`);
   if (u.w2.length !== u.n_hidden) throw new StoqError("MODEL_REJECTED", `w2 has ${u.w2.length} bytes, expected ${u.n_hidden}`);
   if (u.version < 1) throw new StoqError("MODEL_REJECTED", `version ${u.version} must be positive`);
-  if (!Number.isInteger(u.ngram_bits) || (u.ngram_bits !== 0 && (u.ngram_bits < NGRAM_MIN_BITS || u.ngram_bits > NGRAM_MAX_BITS))) {
+  const bits = u.ngram_bits & 0xff;
+  const flags = u.ngram_bits >>> NGRAM_FLAGS_SHIFT;
+  if (!Number.isInteger(u.ngram_bits) || u.ngram_bits < 0 || (bits !== 0 && (bits < NGRAM_MIN_BITS || bits > NGRAM_MAX_BITS))) {
     throw new StoqError("MODEL_REJECTED", `ngram_bits ${u.ngram_bits} is neither 0 nor in ${NGRAM_MIN_BITS}..${NGRAM_MAX_BITS}`);
+  }
+  if ((flags & ~NGRAM_FLAG_TLD) !== 0 || (flags !== 0 && bits === 0)) {
+    throw new StoqError("MODEL_REJECTED", `ngram_bits ${u.ngram_bits}: flags ${flags} are unknown or come without a table`);
   }
   if (!Number.isInteger(u.ngram_shift) || u.ngram_shift < 0 || u.ngram_shift > NGRAM_MAX_SHIFT) {
     throw new StoqError("MODEL_REJECTED", `ngram_shift ${u.ngram_shift} is outside 0..${NGRAM_MAX_SHIFT}`);
   }
-  if (u.ngram_bits === 0 && u.ngram_shift !== 0) throw new StoqError("MODEL_REJECTED", `ngram_shift ${u.ngram_shift} without a table (ngram_bits 0)`);
-  const cells = u.ngram_bits === 0 ? 0 : 2 ** u.ngram_bits * u.n_hidden;
+  if (bits === 0 && u.ngram_shift !== 0) throw new StoqError("MODEL_REJECTED", `ngram_shift ${u.ngram_shift} without a table (ngram_bits 0)`);
+  const cells = bits === 0 ? 0 : 2 ** bits * u.n_hidden;
   if (u.ngram.length !== cells) throw new StoqError("MODEL_REJECTED", `ngram has ${u.ngram.length} bytes, expected 2^ngram_bits * n_hidden = ${cells}`);
   const [hMul, b2, threshold] = int32s("h_mul/b2/threshold", [u.h_mul, u.b2, u.threshold], 3);
   return {
@@ -112,8 +124,9 @@ export function quantModelFromUpdate(u: ModelUpdate, featureSpec: number = FEATU
     b1: int32s("b1", u.b1, u.n_hidden),
     w1: Int8Array.from(new Int8Array(u.w1.buffer, u.w1.byteOffset, u.w1.length)),
     w2: Int8Array.from(new Int8Array(u.w2.buffer, u.w2.byteOffset, u.w2.length)),
-    ngramBits: u.ngram_bits,
+    ngramBits: bits,
     ngramShift: u.ngram_shift,
     ngram: Int8Array.from(new Int8Array(u.ngram.buffer, u.ngram.byteOffset, u.ngram.length)),
+    ...(flags !== 0 ? { ngramTld: true } : {}),
   };
 }

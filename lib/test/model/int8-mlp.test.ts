@@ -149,6 +149,8 @@ test("ngramRowsFor: null without a table, the name's rows for the model's bits w
   const wire = encodeName("x7k2q9zt1vb8.example.net")!;
   assert.equal(ngramRowsFor({ ngramBits: 0 }, wire), null);
   assert.deepEqual(ngramRowsFor({ ngramBits: 11 }, wire), ngramRows(wire, 11));
+  assert.deepEqual(ngramRowsFor({ ngramBits: 11, ngramTld: false }, wire), ngramRows(wire, 11));
+  assert.deepEqual(ngramRowsFor({ ngramBits: 11, ngramTld: true }, wire), ngramRows(wire, 11, 0, true));
 });
 
 test("the output wraps to int32 as the kernel's (s32) cast does", () => {

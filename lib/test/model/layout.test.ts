@@ -65,7 +65,9 @@ test("model bytes: every field at its offset, little-endian, unused entries zero
   assert.equal(b.readInt32LE(f.threshold.offset), m.threshold);
   assert.equal(b.readUInt32LE(f.ngram_bits.offset), 0, "ngram_bits and ngram_shift are 0 without a table");
   const t = encodeModel(randomModel(7, 3, 2, 9));
-  assert.equal(t.readUInt16LE(f.ngram_bits.offset), 9);
+  assert.equal(t.readUInt16LE(f.ngram_bits.offset), 9, "ngram_bits 9, ngram_flags 0");
+  const tld = encodeModel({ ...randomModel(7, 3, 2, 9), ngramTld: true });
+  assert.deepEqual([tld.readUInt8(f.ngram_bits.offset), tld.readUInt8(f.ngram_flags.offset)], [9, 1]);
   assert.equal(t.readUInt16LE(f.ngram_shift.offset), randomModel(7, 3, 2, 9).ngramShift);
   assert.equal(b.readInt32LE(f.in_mul.offset + 8), m.inMul[2]);
   assert.equal(b.readInt32LE(f.in_mul.offset + 12), 0);
@@ -91,6 +93,8 @@ test("model round trip at the limits scores identically", () => {
     const t = randomModel(nIn * 100 + nHidden + 1, nIn, nHidden, 8);
     const backT = decodeModel(encodeModel(t), encodeNgramRows(t));
     assert.deepEqual(backT, t);
+    const tTld = { ...t, ngramTld: true };
+    assert.deepEqual(decodeModel(encodeModel(tTld), encodeNgramRows(tTld)), tTld);
     const rows = ngramRows(encodeName("x7k2q9zt1vb8.example.net")!, 8);
     assert.equal(score(backT, fv, rows), score(t, fv, rows));
   }

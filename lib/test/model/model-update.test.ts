@@ -47,6 +47,17 @@ test("model -> update -> model is the identity, with and without an n-gram table
   const u = { ...modelUpdateOf(tableModel, meta), signing_key_id: "k", signature: Buffer.alloc(64) };
   assert.deepEqual([u.ngram_bits, u.ngram_shift, u.ngram.length], [6, 16, 192]);
   assert.deepEqual(quantModelFromUpdate(u), tableModel);
+  const withTld = { ...tableModel, ngramTld: true };
+  const t = { ...modelUpdateOf(withTld, meta), signing_key_id: "k", signature: Buffer.alloc(64) };
+  assert.equal(t.ngram_bits, 6 + 256, "the TLD flag rides in ngram_bits' high byte, as in the kernel layout");
+  assert.deepEqual(quantModelFromUpdate(t), withTld);
+});
+
+test("TLD flag: unknown flags or a flag without a table are refused", () => {
+  const u = { ...modelUpdateOf(tableModel, meta), signing_key_id: "k", signature: Buffer.alloc(64) };
+  assert.throws(() => quantModelFromUpdate({ ...u, ngram_bits: 6 + 512 }), /flags 2/);
+  assert.throws(() => quantModelFromUpdate({ ...update(), ngram_bits: 256 }), /flags 1/);
+  assert.throws(() => modelUpdateOf({ ...model, ngramTld: true }, meta), /TLD row without a table/);
 });
 
 test("an update of the wrong shape, spec or range is refused, naming the field", () => {

@@ -10,6 +10,7 @@ import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "../../../lib/src/model/ngrams.js
 import { DEFAULT_DATASET_OPTIONS } from "./datasets.js";
 import { DEFAULT_TRAIN_OPTIONS } from "./mlp-train.js";
 import { defaultNameModelOptions, trainNameModel } from "./name-model.js";
+import { DEFAULT_BENIGN_PRIOR } from "./name-features.js";
 
 const DATA_DIR = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
 
@@ -22,6 +23,8 @@ model fails the quality bar (exit code 1).
   --epochs N              training epochs (default ${DEFAULT_TRAIN_OPTIONS.epochs})
   --hidden N              hidden units, <= 64 (default model.hidden_units)
   --bits N                log2 of the n-gram table's rows, 6..14, or 0 for no table (default ${DEFAULT_TRAIN_OPTIONS.ngramBits})
+  --tld                   the n-gram table also holds a row per TLD (default ${DEFAULT_TRAIN_OPTIONS.ngramTld})
+  --benign-prior P        share of the loss weight on benign names, 0..1 exclusive (default ${DEFAULT_BENIGN_PRIOR})
   --per-family N          training names per DGA family (default ${DEFAULT_DATASET_OPTIONS.perFamily})
   --max-benign N          cap benign registered domains per split part, 0 = all (default 0)
   --seed N                seed of sampling, augmentation and initialisation (default 1)
@@ -39,6 +42,8 @@ async function train(args: string[]): Promise<number> {
       hidden: { type: "string" },
       bits: { type: "string", default: String(DEFAULT_TRAIN_OPTIONS.ngramBits) },
       "per-family": { type: "string", default: String(DEFAULT_DATASET_OPTIONS.perFamily) },
+      tld: { type: "boolean", default: DEFAULT_TRAIN_OPTIONS.ngramTld },
+      "benign-prior": { type: "string", default: String(DEFAULT_BENIGN_PRIOR) },
       "max-benign": { type: "string", default: "0" },
       seed: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
@@ -62,6 +67,11 @@ async function train(args: string[]): Promise<number> {
     if (n !== 0 && n < NGRAM_MIN_BITS) throw new Error(`--bits ${v}: expected 0 or ${NGRAM_MIN_BITS}..${NGRAM_MAX_BITS}`);
     return n;
   };
+  const prior = (v: string): number => {
+    const p = Number(v);
+    if (!(p > 0 && p < 1)) throw new Error(`--benign-prior ${v}: expected a number in (0, 1)`);
+    return p;
+  };
   const run = {
     ...opts,
     out: values.out ?? opts.out,
@@ -79,8 +89,10 @@ async function train(args: string[]): Promise<number> {
       epochs: int("epochs", values.epochs, 1, 1000),
       nHidden: values.hidden === undefined ? full.model.hidden_units : int("hidden", values.hidden, 1, 64),
       ngramBits: ngramBits(values.bits),
+      ngramTld: values.tld,
       seed,
     },
+    benignPrior: prior(values["benign-prior"]),
     threatThreshold: config.threat_detection.threat_threshold,
     quality: { ...opts.quality, maxFalsePositiveRate: config.threat_detection.false_positive_tolerance },
     log: (m: string) => console.error(m),

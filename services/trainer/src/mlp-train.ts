@@ -21,6 +21,8 @@ export interface TrainOptions {
   nHidden: number;
   /** log2 of the n-gram table's rows; 0 = no table. */
   ngramBits: number;
+  /** The table also learns a row per TLD (ngrams.ts ngramTldKey); the rows given must include it. */
+  ngramTld: boolean;
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -42,6 +44,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   nIn: 16,
   nHidden: 32,
   ngramBits: 14,
+  ngramTld: false,
   epochs: 8,
   batchSize: 128,
   learningRate: 0.003,
@@ -312,6 +315,7 @@ export async function trainFloatModel(data: readonly FeatureRow[], opts: TrainOp
         w2: Array.from(W2.dataSync()),
         b2: B2.dataSync()[0]!,
         ngramBits: opts.ngramBits,
+        ...(opts.ngramBits > 0 && opts.ngramTld ? { ngramTld: true } : {}),
         ngram: table === null ? new Float32Array(0) : Float32Array.from(table.dataSync()),
       },
       finalLoss,

@@ -12,13 +12,16 @@ export interface NameRow extends FeatureRow {
   family: string;
 }
 
+export const DEFAULT_BENIGN_PRIOR = 0.8;
+
 /**
  * benignPrior: the share of the total loss weight carried by benign names; the two threat kinds share
  * the rest equally (DGA names by count: weighting every family equally raised the small observed
  * families' recall but lowered validation AUC, 0.985 against 0.989). Threats are rare on a real network,
- * so a benign-heavy prior keeps the false positive rate at the deployed threat_threshold low.
+ * so a benign-heavy prior keeps the false positive rate at the deployed threat_threshold low. tld: the
+ * rows include the TLD row (a model with ngramTld).
  */
-export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngramBits: number, benignPrior = 0.8): NameRow[] {
+export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngramBits: number, benignPrior = DEFAULT_BENIGN_PRIOR, tld = false): NameRow[] {
   const out: NameRow[] = [];
   let benign = 0;
   let tunnels = 0;
@@ -27,7 +30,7 @@ export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngr
     const wire = wireOfLabelledName(n.name);
     const f = wire === null ? null : nameFeatures(wire, bigram);
     if (wire === null || f === null) continue;
-    out.push({ features: f, rows: ngramBits === 0 ? null : ngramRows(wire, ngramBits), label: n.label, name: n.name, kind: n.kind, family: n.family });
+    out.push({ features: f, rows: ngramBits === 0 ? null : ngramRows(wire, ngramBits, 0, tld), label: n.label, name: n.name, kind: n.kind, family: n.family });
     if (n.kind === "benign") benign++;
     else if (n.kind === "tunnel") tunnels++;
     else dga++;

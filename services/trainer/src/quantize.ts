@@ -133,6 +133,7 @@ export function quantizeModel(
       ngramBits: bits,
       ngramShift,
       ngram: ngramQ,
+      ...(bits > 0 && float.ngramTld === true ? { ngramTld: true } : {}),
     },
     outputScale,
   };

@@ -58,6 +58,28 @@ test("a small training run (a few hundred names, seconds) produces a valid, sign
     const loaded = loadModelArtifact(out, [key.publicKey]);
     assert.deepEqual(loaded.quant, result.quant);
     assert.throws(() => loadModelArtifact(out, [generateSigningKey().publicKey]), /unknown key/);
+    assert.equal(loaded.quant.ngramTld, undefined, "no TLD row unless asked");
+
+    // With the TLD row: both twins carry the flag through the signed update, and the int8 model scored on
+    // rows with the TLD row tracks the float one.
+    const tldOut = join(dir, "tld.json");
+    const tld = await trainNameModel(
+      {
+        ...base,
+        out: tldOut,
+        publicKeyOut: null,
+        dataset: { ...base.dataset, perFamily: 40 },
+        train: { ...base.train, nHidden: 8, ngramBits: 8, ngramTld: true, epochs: 10, batchSize: 64, learningRate: 0.01 },
+        quality: { ...base.quality, minSamples: 100, minAuc: 0.85, maxFalsePositiveRate: 0.2, minRecall: 0.3, maxAucGap: 0.03 },
+      },
+      key,
+    );
+    assert.deepEqual(tld.result.failures, []);
+    const loadedTld = loadModelArtifact(tldOut, [key.publicKey]);
+    assert.equal(loadedTld.quant.ngramTld, true);
+    assert.equal(loadedTld.float.ngramTld, true);
+    assert.equal(loadedTld.update.ngram_bits, 8 + 256);
+    assert.ok(tld.result.validation.verdict_agreement > 0.95, JSON.stringify(tld.result.validation));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
