@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { isStoqError } from "../../../lib/src/errors.js";
 import { DNS_QUERY_MODEL, loadModelArtifact } from "../../../lib/src/model/artifact.js";
 import { QueryNameModel } from "./dga.js";
-import { evalDga, evalFalsePositives, evalTunnel, readDomains, readLegit, readTunnelQueries, type ModelKind } from "./eval.js";
+import { evalBenignTop, evalDga, evalFalsePositives, evalTunnel, readDomains, readLegit, readTunnelQueries, type ModelKind } from "./eval.js";
 import { writeHeldout } from "./eval-heldout.js";
 import { evalPcap, KINDS } from "./eval-pcap.js";
 
@@ -20,6 +20,8 @@ Scores names with the shipped per-query model (models/dns-query.json); one line 
                              recall with each tunnel's registered domain replaced by a benign one
   --legit FILE               false positives on the legit rows of a ThreatFox-style CSV (input,class,label)
   --model FILE               another model file
+  --top-benign N             with the DGA task: the N highest-scoring benign names with their source list
+                             (a source column), and the sources of the top 0.1 % and 1 %
   --write-heldout DIR        write the held-out split of ../shared/data (--data DIR) as benign.csv, dga.csv,
                              tunnel.csv in DIR, then evaluate them
   --pcap FILE --expect KIND  pcap task (repeatable, paired in order): the capture through the collector's
@@ -46,12 +48,18 @@ async function main(): Promise<number> {
       pcap: { type: "string", multiple: true },
       expect: { type: "string", multiple: true },
       json: { type: "boolean", default: false },
+      "top-benign": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(HELP);
     return 0;
+  }
+  const topBenign = Number(values["top-benign"]);
+  if (!Number.isInteger(topBenign) || topBenign < 0) {
+    console.error(`--top-benign ${values["top-benign"]}: expected a count`);
+    return 2;
   }
   const inputs = { benign: values.benign, dga: values.dga, tunnel: values.tunnel, legit: values.legit };
   if (values["write-heldout"] !== undefined) {
@@ -80,9 +88,11 @@ async function main(): Promise<number> {
   const model = new QueryNameModel(loadModelArtifact(values.model));
   const kinds: ModelKind[] = ["int8", "float"];
   if (inputs.benign !== undefined && inputs.dga !== undefined) {
-    const benign = readDomains(inputs.benign).map((d) => d.name);
+    const labelled = readDomains(inputs.benign);
+    const benign = labelled.map((d) => d.name);
     const dga = readDomains(inputs.dga);
     for (const k of kinds) out(evalDga(model, benign, dga, k));
+    if (topBenign > 0) for (const k of kinds) out(evalBenignTop(model, labelled, k, topBenign));
   }
   if (inputs.tunnel !== undefined) {
     const rows = readTunnelQueries(inputs.tunnel);

@@ -22,8 +22,10 @@ export function writeHeldout(dataDir: string, outDir: string, perFamily = 1000):
   const files: HeldoutFiles = { benign: join(outDir, "benign.csv"), dga: join(outDir, "dga.csv"), tunnel: join(outDir, "tunnel.csv") };
 
   const benignPath = join(dataDir, "domains/benign.csv");
-  const benign = requireColumn(readCsvRecords(benignPath), benignPath, "domain").filter((d) => d.length > 0 && splitOf(d, 0) === "heldout");
-  writeFileSync(files.benign, ["domain", ...benign.map(csvField)].join("\n") + "\n");
+  // The source list rides along (alexa, opendns-top, ...): the benign lists differ in how clean they are.
+  const benign = readCsvRecords(benignPath).filter((r) => r.domain && splitOf(r.domain, 0) === "heldout");
+  if (benign.length > 0) requireColumn(benign, benignPath, "domain");
+  writeFileSync(files.benign, ["domain,source", ...benign.map((r) => `${csvField(r.domain!)},${csvField(r.source ?? "")}`)].join("\n") + "\n");
 
   const dgaPath = join(dataDir, "domains/dga.csv");
   const counts = new Map<string, number>();

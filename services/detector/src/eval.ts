@@ -57,6 +57,29 @@ export interface FalsePositiveResult {
 export interface LabelledDomain {
   name: string;
   family: string;
+  /** The list a name comes from (a `source` column); absent without one. */
+  source?: string;
+}
+
+/**
+ * The benign names that score highest, with the list each comes from: at FPR 1e-3 only the top 0.1 % of
+ * the benign names may score above the threshold, so whether those are clean decides TPR there. Reported,
+ * never filtered.
+ */
+export interface BenignTopResult {
+  task: "dga_benign_top";
+  model: ModelKind;
+  n_benign: number;
+  /** Benign names per source list. */
+  n_by_source: Record<string, number>;
+  /** floor(n_benign · 1e-3): the benign names allowed above the threshold at FPR 1e-3. */
+  at_fpr_1e_3: number;
+  /** Sources of those highest-scoring names. */
+  top_at_fpr_1e_3_by_source: Record<string, number>;
+  /** Sources of the highest-scoring 1 % of benign names. */
+  top_at_fpr_1e_2_by_source: Record<string, number>;
+  /** The `limit` highest-scoring benign names, best first (int8 output or float logit). */
+  top: { name: string; source: string; score: number }[];
 }
 
 export interface LabelledQuery {
@@ -101,6 +124,29 @@ export function evalDga(model: QueryNameModel, benign: readonly string[], dga: r
     per_family_recall: Object.fromEntries([...byFamily].sort(([a], [b]) => a.localeCompare(b)).map(([f, v]) => [f, v.hit / v.n])),
     fpr_at_threshold: falsePositiveRate(c),
     tpr_at_threshold: recall(c),
+  };
+}
+
+function countBy(xs: readonly string[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(m).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export function evalBenignTop(model: QueryNameModel, benign: readonly LabelledDomain[], kind: ModelKind, limit: number): BenignTopResult {
+  const s = scorer(model, kind);
+  const ranked = benign.map((d) => ({ name: d.name, source: d.source ?? "", score: s.of(d.name) })).sort((a, b) => b.score - a.score);
+  const k3 = Math.floor(benign.length * 1e-3);
+  const k2 = Math.floor(benign.length * 1e-2);
+  return {
+    task: "dga_benign_top",
+    model: kind,
+    n_benign: benign.length,
+    n_by_source: countBy(benign.map((d) => d.source ?? "")),
+    at_fpr_1e_3: k3,
+    top_at_fpr_1e_3_by_source: countBy(ranked.slice(0, k3).map((d) => d.source)),
+    top_at_fpr_1e_2_by_source: countBy(ranked.slice(0, k2).map((d) => d.source)),
+    top: ranked.slice(0, limit).map((d) => ({ ...d, score: kind === "int8" ? d.score : Number(d.score.toFixed(4)) })),
   };
 }
 
@@ -157,7 +203,7 @@ export function readDomains(path: string): LabelledDomain[] {
   const records = readCsvRecords(path);
   const column = records[0] !== undefined && !("domain" in records[0]) && "input" in records[0] ? "input" : "domain";
   const names = requireColumn(records, path, column);
-  return records.map((r, i) => ({ name: names[i]!, family: r.family || r.class || "unknown" })).filter((d) => d.name.length > 0);
+  return records.map((r, i) => ({ name: names[i]!, family: r.family || r.class || "unknown", ...(r.source !== undefined ? { source: r.source } : {}) })).filter((d) => d.name.length > 0);
 }
 
 /** Only the rows of a ThreatFox-style file whose `label` is `legit`. */

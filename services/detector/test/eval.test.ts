@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { readCsvRecords } from "../../../lib/src/model/labelled-csv.js";
 import { QueryNameModel } from "../src/dga.js";
-import { evalDga, evalFalsePositives, evalTunnel, readDomains, readTunnelQueries, reparented } from "../src/eval.js";
+import { evalBenignTop, evalDga, evalFalsePositives, evalTunnel, readDomains, readTunnelQueries, reparented } from "../src/eval.js";
 
 const SHARED = new URL("../../../../shared/data/", import.meta.url).pathname;
 const model = new QueryNameModel();
@@ -56,6 +56,25 @@ test("tunnels on the netrack test split: recall and FPR within the goal at the d
   assert.ok(r.recall_parent_replaced !== undefined && r.recall_parent_replaced > 0.97, JSON.stringify(r));
 });
 
+test("benign top: the highest-scoring benign names best first with their source, sources counted at FPR 1e-3 and 1e-2", () => {
+  const names = [
+    { name: "google.com", family: "unknown", source: "alexa" },
+    { name: "wikipedia.org", family: "unknown", source: "alexa" },
+    { name: "oxcfwwerbxd.com", family: "unknown", source: "opendns-top" },
+    ...Array.from({ length: 1997 }, (_, i) => ({ name: `shop${i}.example.com`, family: "unknown", source: "alexa" })),
+  ];
+  const r = evalBenignTop(model, names, "int8", 5);
+  assert.equal(r.n_benign, 2000);
+  assert.deepEqual(r.n_by_source, { alexa: 1999, "opendns-top": 1 });
+  assert.equal(r.at_fpr_1e_3, 2);
+  assert.equal(r.top.length, 5);
+  assert.deepEqual(r.top[0], { name: "oxcfwwerbxd.com", source: "opendns-top", score: model.score("oxcfwwerbxd.com")!.int8 });
+  for (let i = 1; i < r.top.length; i++) assert.ok(r.top[i - 1]!.score >= r.top[i]!.score);
+  assert.equal(Object.values(r.top_at_fpr_1e_3_by_source).reduce((a, b) => a + b, 0), 2);
+  assert.equal(r.top_at_fpr_1e_3_by_source["opendns-top"], 1);
+  assert.equal(Object.values(r.top_at_fpr_1e_2_by_source).reduce((a, b) => a + b, 0), 20);
+});
+
 test("reparented: the labels left of the registered domain move under the new parent", () => {
   assert.equal(reparented("r51646.tunnel.tuns.org.", "example.co.uk"), "r51646.tunnel.example.co.uk");
   assert.equal(reparented("q+Z8AnwaBA.hidemyself.org", "a.com."), "q+Z8AnwaBA.a.com");
@@ -86,6 +105,8 @@ test("readers: header name,label with commas in names, netrack's headerless labe
     assert.throws(() => readTunnelQueries(join(dir, "c.csv")), /name \(or qname\) and label/);
     writeFileSync(join(dir, "d.csv"), "input,class,label\nx.com,QakBot,malicious\n");
     assert.deepEqual(readDomains(join(dir, "d.csv")), [{ name: "x.com", family: "QakBot" }]);
+    writeFileSync(join(dir, "s.csv"), "domain,source\nx.com,alexa\n");
+    assert.deepEqual(readDomains(join(dir, "s.csv")), [{ name: "x.com", family: "unknown", source: "alexa" }]);
     writeFileSync(join(dir, "e.csv"), "host\nx.com\n");
     assert.throws(() => readDomains(join(dir, "e.csv")), /no "domain" column/);
   } finally {
