@@ -183,6 +183,12 @@ export interface ConsumedBatch {
   readonly offsets: readonly number[];
   /** The same records with their keys, timestamps and headers, built on first use. */
   readonly records: readonly ConsumedRecord[];
+  /**
+   * The consumer group generation the batch was fetched in (-1 if unknown), and the partitions by topic
+   * this member was assigned in it: within one generation the assignment does not change.
+   */
+  readonly generation: number;
+  readonly assigned: ReadonlyMap<string, readonly number[]>;
 }
 
 function checkRecords(topic: string, records: readonly ProduceRecord[]): void {
@@ -556,6 +562,7 @@ export interface KafkaConsumer {
 }
 
 const NO_HEADERS: ReadonlyMap<string, Buffer> = new Map();
+const NO_ASSIGNMENT: ReadonlyMap<string, readonly number[]> = new Map();
 
 // ---------------------------------------------------------------------------------------------------
 // The fetch path. The client turns every fetched record into several objects (its record, a copy of it,
@@ -783,6 +790,7 @@ interface FetchContext {
   readonly generationId: number;
   readonly coordinatorId: number;
   readonly leaderEpoch: number;
+  readonly assigned: ReadonlyMap<string, readonly number[]>;
 }
 const fetchContext = new WeakMap<ConsumedBatch, FetchContext>();
 
@@ -831,6 +839,14 @@ class FetchedBatch implements ConsumedBatch {
 
   get topic(): string {
     return this.chunk.topic;
+  }
+
+  get generation(): number {
+    return fetchContext.get(this)?.generationId ?? -1;
+  }
+
+  get assigned(): ReadonlyMap<string, readonly number[]> {
+    return fetchContext.get(this)?.assigned ?? NO_ASSIGNMENT;
   }
 
   get partition(): number {
@@ -895,7 +911,9 @@ function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches:
       if (broker === undefined) return void callback(new StoqError("KAFKA_UNAVAILABLE", `kafka: no broker ${options.node} in the metadata`));
       const names = new Map<string, string>();
       for (const [name, t] of metadata.topics) names.set(t.id, name);
-      const context = { groupId: settings.groupId, memberId: client.memberId, generationId: client.generationId, coordinatorId: client.coordinatorId ?? -1 };
+      const assigned = new Map<string, readonly number[]>();
+      for (const a of client.assignments ?? []) assigned.set(a.topic, [...a.partitions]);
+      const context = { groupId: settings.groupId, memberId: client.memberId, generationId: client.generationId, coordinatorId: client.coordinatorId ?? -1, assigned };
       options.connectionPool.get(broker, (error, connection) => {
         if (error) return void callback(error);
         const requested = new Map<string, number>();
@@ -1126,6 +1144,9 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
             continue;
           }
           await handle(batch);
+          // Handlers that resolve without I/O would chain every fetched batch in microtasks; a turn of
+          // the event loop between batches lets responses in (the next fetch, a transaction's sends).
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } catch (error) {
         if (closing) break;
@@ -1203,6 +1224,11 @@ export function createTransactionalProducer(conn: KafkaConnection, transactional
     // markers; retrying after 20 ms as the Java client does, not the client's default 1 s, is 80x the rate.
     retryDelay: (_client, _op, attempt) => Math.min(1000, 20 * 2 ** (attempt - 1)),
     retries: 10,
+    // The transaction timeout (the client's default is 5 s): a transaction the broker has not seen end by
+    // then is aborted and its producer fenced. A checkpoint of tens of MiB of changelog sent while the
+    // loop ingests can take seconds; a crashed instance that is not restarted holds read_committed
+    // readers of its partitions back this long (a restarted one fences its old transaction at once).
+    timeout: 20_000,
     idempotent: true,
     acks: ProduceAcks.ALL,
     transactionalId,

@@ -65,6 +65,8 @@ export interface AggregatorStats {
   readonly records: number;
   readonly transactions: number;
   readonly restores: number;
+  /** Passes over the changelog: one restores every partition of an assignment. */
+  readonly changelogReads: number;
   readonly skippedOnReplay: number;
 }
 
@@ -143,6 +145,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   let records = 0;
   let transactions = 0;
   let restores = 0;
+  let changelogReads = 0;
   let failed: ((e: unknown) => void) | null = null;
   let stopResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve, reject) => {
@@ -252,8 +255,11 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     for (const [s, wm] of lowest) if (Number.isFinite(wm)) m.watermarkLag.set({ stream: s }, (Date.now() - wm) / 1000);
   }
 
-  /** Reads this task's changelog up to fences written now, so every earlier transaction has settled. */
-  async function readChangelog(taskName: string): Promise<Map<string, Buffer>> {
+  /**
+   * Reads the changelog up to fences written now, so every earlier transaction has settled, and returns
+   * the latest value of every key of the tasks in `wanted`, by task.
+   */
+  async function readChangelog(wanted: ReadonlySet<string>): Promise<Map<string, Map<string, Buffer>>> {
     const fence = `fence|${randomUUID()}`;
     const ftx = await txProducer.begin();
     await ftx.send(
@@ -261,8 +267,9 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       Array.from({ length: statePartitions }, (_, p) => ({ key: fence, value: DELETED, partition: p })),
     );
     await ftx.commit();
-    const out = new Map<string, Buffer>();
-    const prefix = `${taskName}|`;
+    changelogReads++;
+    const out = new Map<string, Map<string, Buffer>>();
+    for (const name of wanted) out.set(name, new Map());
     const fenced = new Set<number>();
     let done!: () => void;
     const complete = new Promise<void>((r) => (done = r));
@@ -277,9 +284,11 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
         for (const r of batch.records) {
           const key = r.key?.toString() ?? "";
           if (key === fence) fenced.add(r.partition);
-          else if (key.startsWith(prefix)) {
-            if (r.value === null || r.value.length === 0) out.delete(key);
-            else out.set(key, r.value);
+          else {
+            const state = out.get(key.slice(0, key.indexOf("|")));
+            if (state === undefined) continue;
+            if (r.value === null || r.value.length === 0) state.delete(key);
+            else state.set(key, r.value);
           }
         }
         if (fenced.size === statePartitions) done();
@@ -292,19 +301,40 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     return out;
   }
 
-  async function openTask(topic: string, partition: number): Promise<Task<ConsumedBatch>> {
-    const name = `${topic}/${partition}`;
+  /**
+   * The changelog state of tasks not open yet, read with the last restore in the same group generation.
+   * One pass over the changelog restores every partition of an assignment, not one pass per partition.
+   * Valid for the generation: its partitions are this member's, no other instance commits to their
+   * changelog in it (a previous owner's transactions settled before the fences were read), and this
+   * instance writes a task's changelog only once the task is open, which takes its entry out.
+   */
+  let restoreCache: { generation: number; tasks: Map<string, Map<string, Buffer>> } | null = null;
+
+  async function openTask(batch: ConsumedBatch): Promise<Task<ConsumedBatch>> {
+    const name = `${batch.topic}/${batch.partition}`;
     const old = tasks.get(name);
     if (old !== undefined) {
       tasks.delete(name);
       touched.delete(old);
       old.dispose();
     }
-    // Our own open transaction would hold back the read-committed changelog reader: settle it first.
-    await commit();
     const started = Date.now();
-    const task = new Task<ConsumedBatch>(name, streamOf(topic), settings, keyTables);
-    task.restore(await readChangelog(name));
+    let state = restoreCache !== null && restoreCache.generation === batch.generation && batch.generation >= 0 ? restoreCache.tasks.get(name) : undefined;
+    if (state !== undefined) restoreCache?.tasks.delete(name);
+    else {
+      // Our own open transaction would hold back the read-committed changelog reader: settle it first.
+      await commit();
+      const wanted = new Set([name]);
+      for (const topic of [topics.dns, topics.flows]) {
+        for (const p of batch.assigned.get(topic) ?? []) if (!tasks.has(`${topic}/${p}`)) wanted.add(`${topic}/${p}`);
+      }
+      const read = await readChangelog(wanted);
+      state = read.get(name) ?? new Map<string, Buffer>();
+      read.delete(name);
+      restoreCache = { generation: batch.generation, tasks: read };
+    }
+    const task = new Task<ConsumedBatch>(name, streamOf(batch.topic), settings, keyTables);
+    task.restore(state);
     tasks.set(name, task);
     restores++;
     m.restoreSeconds.observe((Date.now() - started) / 1000);
@@ -348,7 +378,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     let task = tasks.get(name);
     // A batch that does not continue where the task stopped means the partition was elsewhere (or the
     // consumer went back to the committed offset): rebuild from the changelog.
-    if (task === undefined || batch.startOffset !== task.position) task = await openTask(batch.topic, batch.partition);
+    if (task === undefined || batch.startOffset !== task.position) task = await openTask(batch);
     const overflowBefore = keyTables.map((k) => k?.overflows ?? 0);
     const skippedBefore = task.skippedOnReplay;
     const lateBefore = task.agg.lateTotal;
@@ -457,26 +487,41 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     stats() {
       let skipped = 0;
       for (const t of tasks.values()) skipped += t.skippedOnReplay;
-      return { tasks: tasks.size, records, transactions, restores, skippedOnReplay: skipped };
+      return { tasks: tasks.size, records, transactions, restores, changelogReads, skippedOnReplay: skipped };
     },
   };
 }
 
 // One produce request per slice: a window of a million keys must not become one request over the
-// broker's limit.
-const SEND_SLICE_BYTES = 512 * 1024;
+// broker's limits. The limit that matters is per partition (a partition's batch must stay under
+// message.max.bytes, 1 MiB by default), so a slice holds up to SLICE_PARTITION_BYTES for each partition
+// it writes: a checkpoint's changelog, spread over the state partitions, goes in a few requests rather
+// than one per 512 KiB, and each request is a round trip the transaction waits for while ingestion runs.
+// Records without a partition (keyed aggregates) count against every partition.
+const SLICE_PARTITION_BYTES = 512 * 1024;
+const SLICE_REQUEST_BYTES = 8 << 20;
 
 async function sendSliced(tx: KafkaTransaction, topic: string, records: readonly ProduceRecord[]): Promise<void> {
   let from = 0;
-  let bytes = 0;
+  const perPartition = new Map<number, number>();
+  let anyPartition = 0;
+  let total = 0;
   for (let i = 0; i < records.length; i++) {
-    bytes += (records[i]?.value.length ?? 0) + 64;
-    if (bytes >= SEND_SLICE_BYTES || i === records.length - 1) {
-      await tx.send(topic, records.slice(from, i + 1));
-      from = i + 1;
-      bytes = 0;
+    const r = records[i]!;
+    const bytes = r.value.length + 64 + (r.key == null ? 0 : Buffer.byteLength(r.key));
+    const fullest = r.partition === undefined ? Math.max(0, ...perPartition.values()) : (perPartition.get(r.partition) ?? 0);
+    if (i > from && (fullest + anyPartition + bytes > SLICE_PARTITION_BYTES || total + bytes > SLICE_REQUEST_BYTES)) {
+      await tx.send(topic, records.slice(from, i));
+      from = i;
+      perPartition.clear();
+      anyPartition = 0;
+      total = 0;
     }
+    if (r.partition === undefined) anyPartition += bytes;
+    else perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + bytes);
+    total += bytes;
   }
+  if (from < records.length) await tx.send(topic, records.slice(from));
 }
 
 /** The changelog partition of a task: its input partition, so restores spread over the state topic. */

@@ -219,10 +219,15 @@ test("an uninterrupted aggregator publishes every window once complete", { timeo
   const c = startInstance(topics, name("group.ref"), "ref");
   reference = await untilComplete(topics.aggregates, "the reference run", 120_000);
   await stop(c, "SIGTERM");
+  const last = c.lines.at(-1);
+  assert.ok(Number(last?.["restores"]) > 1 && Number(last?.["changelogReads"]) < Number(last?.["restores"]), `one pass over the changelog restores several tasks (${JSON.stringify(last)})`);
   const globals1s = [...reference.values()].filter((a) => a.dimension === "global" && a.size_ms === 1000 && a.aggregator_instance.startsWith(inputs.dns));
   const counted = globals1s.reduce((s, a) => s + a.count, 0);
   // Every DNS record but the sentinels and the malformed ones is in exactly one 1 s window.
   assert.equal(counted, 2 * PER_PARTITION_DNS);
+  // The malformed record of each partition went to the DLQ, once.
+  const dead = await admin.endOffsets(inputs.dlq);
+  assert.equal(dead.reduce((s, n) => s + n, 0n), 2n, "one dead letter per input partition");
 });
 
 test("kill -9 mid-stream and a restart lose no window and count none twice", { timeout: 240_000 }, async () => {
