@@ -19,6 +19,8 @@ const DIM_QNAME = DIM_INDEX.qname;
 const DIM_SOURCE = DIM_INDEX.source;
 const DIM_DESTINATION = DIM_INDEX.destination;
 const DIM_FLOW = DIM_INDEX.flow;
+/** Default of PartitionAggregation's logMinKeys (measured: in-place updates of a pane this small stay in cache). */
+export const LOG_MIN_KEYS = 2048;
 
 export interface AggregationSettings {
   readonly windows: readonly WindowSpec[];
@@ -105,6 +107,11 @@ export class PartitionAggregation {
     readonly stream: Stream,
     readonly settings: AggregationSettings,
     private readonly keyTables: KeyTablesByDim,
+    /**
+     * An open pane logs a dimension's records (WindowState's record log) when the previous pane held at
+     * least this many of its keys; with fewer, in-place updates stay in cache. Tests set 0 or Infinity.
+     */
+    private readonly logMinKeys = LOG_MIN_KEYS,
   ) {
     const dims = new Set<DimensionName>();
     for (const w of settings.windows) {
@@ -132,15 +139,21 @@ export class PartitionAggregation {
     this.internKey(DIM_DESTINATION, server);
     const nx = ev.is_response && ev.rcode === NXDOMAIN;
     const rt = ev.response_time_us;
+    const logging = st.logging;
     for (let d = this.globalFromNodes ? DIM_NODE : DIM_GLOBAL; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;
-      const slot = st.slot(d, this.keys[d] ?? 0);
-      if (rt === null) table.addCount(slot, nx);
-      else table.addSample(slot, nx, rt, 1);
-      if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(dnsKey(d, ev, client, server));
-      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateDnsSummary(st.summaryFor(d, this.keys[d] ?? 0) as DnsSummary, ev, rt);
+      const key = this.keys[d] ?? 0;
+      if (logging && st.logged[d] === true) st.logKey(d, key);
+      else {
+        const slot = st.slot(d, key);
+        if (rt === null) table.addCount(slot, nx);
+        else table.addSample(slot, nx, rt, 1);
+      }
+      if (key === OVERFLOW) st.overflowFor(d).add(dnsKey(d, ev, client, server));
+      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateDnsSummary(st.summaryFor(d, key) as DnsSummary, ev, rt);
     }
+    if (logging) st.logDns(rt, nx);
   }
 
   ingestFlow(f: FlowRecord): void {
@@ -156,16 +169,22 @@ export class PartitionAggregation {
     const mean = packets > 0 ? f.size_sum / packets : 0;
     const m2 = packets > 0 ? Math.max(0, f.size_sumsq - f.size_sum * mean) : 0;
     const rst = f.end_reason === "rst" || f.rst_count > 0;
+    const logging = st.logging;
     for (let d = this.globalFromNodes ? DIM_NODE : DIM_GLOBAL; d < DIMENSIONS.length; d++) {
       const table = st.tables[d];
       if (table == null) continue;
-      const slot = st.slot(d, this.keys[d] ?? 0);
-      // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
-      if (packets > 0) table.addGroup(slot, rst, packets, mean, m2, mean, mean);
-      else table.addCount(slot, rst);
-      if ((this.keys[d] ?? 0) === OVERFLOW) st.overflowFor(d).add(d === DIM_INDEX.flow ? flowKey : d === DIM_INDEX.source ? f.src_addr : d === DIM_INDEX.destination ? f.dst_addr : f.node);
-      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateFlowSummary(st.summaryFor(d, this.keys[d] ?? 0) as FlowSummary, f, packets);
+      const key = this.keys[d] ?? 0;
+      if (logging && st.logged[d] === true) st.logKey(d, key);
+      else {
+        const slot = st.slot(d, key);
+        // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
+        if (packets > 0) table.addGroup(slot, rst, packets, mean, m2, mean, mean);
+        else table.addCount(slot, rst);
+      }
+      if (key === OVERFLOW) st.overflowFor(d).add(d === DIM_INDEX.flow ? flowKey : d === DIM_INDEX.source ? f.src_addr : d === DIM_INDEX.destination ? f.dst_addr : f.node);
+      if (d === DIM_GLOBAL || d === DIM_NODE) this.updateFlowSummary(st.summaryFor(d, key) as FlowSummary, f, packets);
     }
+    if (logging) st.logFlow(packets, mean, m2, rst);
   }
 
   /**
@@ -186,7 +205,7 @@ export class PartitionAggregation {
       if (last !== null && last.start === paneStart) return last;
       let pane = this.panes.get(paneStart);
       if (pane === undefined) {
-        pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables, this.paneSizes);
+        pane = new WindowState(this.stream, paneStart, paneEnd, this.paneDims, this.keyTables, this.paneSizes, this.paneSizes.map((n) => n >= this.logMinKeys));
         pane.firstSeq = this.batchSeq;
         this.panes.set(paneStart, pane);
       }
@@ -369,6 +388,7 @@ export class PartitionAggregation {
       const pane = this.panes.get(start);
       if (pane === undefined) continue;
       this.panes.delete(start);
+      pane.seal();
       pane.tables.forEach((t, d) => {
         if (t != null) this.paneSizes[d] = Math.max(16, t.size);
       });

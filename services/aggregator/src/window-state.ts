@@ -1,6 +1,15 @@
 // The state of one pane or window of one input partition: a MomentsTable per tracked dimension, the rich
 // summaries of its global and node keys, and Space-Saving heavy hitters over keys that overflowed the
 // key bounds. Panes and windows share this type so a closed pane merges into a window slot by slot.
+//
+// Record log of an open pane. Updating a key's slot in place costs an index probe and a record access
+// per record and dimension, in tables of tens of thousands of keys that the key tables' own misses keep
+// evicting (the largest part of ingestion, measured). An open pane instead appends, per record, the key
+// id of each logged dimension and, once, the record's measure (sequential writes), and keeps a bitset per
+// dimension of the ids it holds (one bit per id), retaining an id on its first record as a slot would.
+// seal() builds the tables when the pane closes, one dimension at a time (that table is then all the
+// cache holds) and in arrival order, so the slots, their order and each key's Welford sequence are
+// exactly those of in-place updates. Global and node rows (a handful of keys) update in place.
 import { SpaceSaving } from "../../../lib/src/space-saving.js";
 import { DIMENSIONS, type DimensionName } from "./windows.js";
 import { MomentsTable } from "./moments-table.js";
@@ -15,6 +24,12 @@ export const DIM_NODE = 1;
 export const GLOBAL_KEY = 0;
 /** Heavy hitters kept among keys that did not fit the key bound, per dimension and window. */
 export const OVERFLOW_HEAVY_HITTERS = 64;
+
+/** Open panes log the dimensions from this index on (domains, names, addresses, flows); global and node update in place. */
+const FIRST_LOGGED_DIM = 2;
+const LOG_INITIAL = 1024;
+const FLAGGED_BIT = 1;
+const VALUE_BIT = 2;
 
 /** Key tables by dimension index; null for the global dimension, whose only key is GLOBAL_KEY. */
 export type KeyTablesByDim = readonly (KeyTable | null)[];
@@ -31,6 +46,22 @@ export class WindowState {
   /** Updated since the last emission (a late record) / since the last checkpoint. */
   emitDirty = false;
   snapshotDirty = true;
+  /** Whether records go to the record log (an open pane) rather than the tables of the logged dimensions. */
+  logging: boolean;
+  /** Per dimension: whether its records go to the log (high-cardinality dimensions of an open pane). */
+  readonly logged: readonly boolean[];
+  /** Expected keys per dimension of the tables seal() builds. */
+  private readonly sealHints: readonly number[];
+  /** Records in the log. */
+  private logN = 0;
+  /** Per logged dimension: the key id of each record (null when the dimension is not logged). */
+  private readonly logIds: (Int32Array | null)[];
+  /** Per logged dimension: bit `id` set once the log holds id (the id was retained). */
+  private readonly logSeen: (Uint32Array | null)[];
+  /** Each record's measure: DNS response time; flow packets, mean size, M2 (three per record). */
+  private logValues: Float64Array;
+  /** Each record's FLAGGED_BIT (NXDOMAIN, reset) and VALUE_BIT (has a measure). */
+  private logFlags: Uint8Array;
 
   constructor(
     readonly stream: Stream,
@@ -40,9 +71,122 @@ export class WindowState {
     private readonly keyTables: KeyTablesByDim,
     /** Expected keys per dimension (the previous pane's), so a busy pane does not regrow a dozen times. */
     sizeHints?: readonly number[],
+    /** For an open pane, the dimensions whose records go to the record log until seal() (FIRST_LOGGED_DIM on). */
+    logDims?: readonly boolean[],
   ) {
-    this.tables = DIMENSIONS.map((d, i) => (dims.includes(d) ? new MomentsTable(sizeHints?.[i] ?? 16) : null));
+    this.sealHints = sizeHints ?? [];
+    this.logged = DIMENSIONS.map((d, i) => i >= FIRST_LOGGED_DIM && dims.includes(d) && logDims?.[i] === true);
+    this.logging = this.logged.includes(true);
+    this.tables = DIMENSIONS.map((d, i) => (dims.includes(d) ? new MomentsTable(this.logged[i] === true ? 4 : (sizeHints?.[i] ?? 16)) : null));
     this.overflow = DIMENSIONS.map(() => null);
+    this.logIds = this.logged.map((l) => (l ? new Int32Array(LOG_INITIAL) : null));
+    this.logSeen = this.logIds.map((ids) => (ids === null ? null : new Uint32Array(LOG_INITIAL)));
+    this.logValues = new Float64Array(this.logging ? (stream === "dns" ? 1 : 3) * LOG_INITIAL : 0);
+    this.logFlags = new Uint8Array(this.logging ? LOG_INITIAL : 0);
+  }
+
+  /**
+   * Logs the key of the current record (the one the next logDns/logFlow ends) in logged dimension `dim`,
+   * retaining the id on its first record in this pane.
+   */
+  logKey(dim: number, key: number): void {
+    const n = this.logN;
+    let ids = this.logIds[dim] as Int32Array;
+    if (n === ids.length) ids = this.growLog(dim);
+    ids[n] = key;
+    if (key < 0) return;
+    const w = key >>> 5;
+    let seen = this.logSeen[dim] as Uint32Array;
+    if (w >= seen.length) seen = this.growSeen(dim, w);
+    const bit = 1 << (key & 31);
+    const word = seen[w] ?? 0;
+    if ((word & bit) !== 0) return;
+    seen[w] = word | bit;
+    this.keyTables[dim]?.retain(key);
+  }
+
+  /** Ends a DNS record in the log: its response time (null when none) and NXDOMAIN flag. */
+  logDns(rt: number | null, flagged: boolean): void {
+    const n = this.logN;
+    if (n === this.logFlags.length) this.growValues();
+    this.logFlags[n] = (flagged ? FLAGGED_BIT : 0) | (rt === null ? 0 : VALUE_BIT);
+    this.logValues[n] = rt ?? 0;
+    this.logN = n + 1;
+  }
+
+  /** Ends a flow record in the log: its packets with their mean size and M2, and reset flag. */
+  logFlow(packets: number, mean: number, m2: number, flagged: boolean): void {
+    const n = this.logN;
+    if (n === this.logFlags.length) this.growValues();
+    this.logFlags[n] = (flagged ? FLAGGED_BIT : 0) | (packets > 0 ? VALUE_BIT : 0);
+    const v = this.logValues;
+    v[3 * n] = packets;
+    v[3 * n + 1] = mean;
+    v[3 * n + 2] = m2;
+    this.logN = n + 1;
+  }
+
+  /**
+   * Builds the logged dimensions' tables from the record log and ends logging (the pane closed): one
+   * dimension at a time, so the table being built is all the cache holds, and in arrival order, so slots
+   * and each key's Welford sequence are those of in-place updates.
+   */
+  seal(): void {
+    if (!this.logging) return;
+    this.logging = false;
+    const n = this.logN;
+    const vals = this.logValues;
+    const flags = this.logFlags;
+    const flow = this.stream === "flow";
+    for (let d = FIRST_LOGGED_DIM; d < this.tables.length; d++) {
+      const ids = this.logIds[d];
+      if (ids == null) continue;
+      const table = new MomentsTable(this.sealHints[d] ?? 16);
+      for (let i = 0; i < n; i++) {
+        const slot = table.slotFor(ids[i] ?? 0);
+        const f = flags[i] ?? 0;
+        const flagged = (f & FLAGGED_BIT) !== 0;
+        if ((f & VALUE_BIT) === 0) table.addCount(slot, flagged);
+        else if (flow) {
+          const mean = vals[3 * i + 1] ?? 0;
+          // The record carries no per-packet extremes: min and max are those of the flows' mean sizes.
+          table.addGroup(slot, flagged, vals[3 * i] ?? 0, mean, vals[3 * i + 2] ?? 0, mean, mean);
+        } else table.addSample(slot, flagged, vals[i] ?? 0, 1);
+      }
+      this.tables[d] = table;
+      this.logIds[d] = null;
+      this.logSeen[d] = null;
+    }
+    this.logN = 0;
+    this.logValues = new Float64Array(0);
+    this.logFlags = new Uint8Array(0);
+  }
+
+  private growLog(dim: number): Int32Array {
+    const old = this.logIds[dim] as Int32Array;
+    const next = new Int32Array(old.length * 2);
+    next.set(old);
+    this.logIds[dim] = next;
+    return next;
+  }
+
+  private growSeen(dim: number, word: number): Uint32Array {
+    const old = this.logSeen[dim] as Uint32Array;
+    let size = old.length * 2;
+    while (size <= word) size *= 2;
+    const next = new Uint32Array(size);
+    next.set(old);
+    this.logSeen[dim] = next;
+    return next;
+  }
+
+  private growValues(): void {
+    const flags = new Uint8Array(this.logFlags.length * 2);
+    flags.set(this.logFlags);
+    this.logFlags = flags;
+    const values = new Float64Array(this.logValues.length * 2);
+    values.set(this.logValues);
+    this.logValues = values;
   }
 
   hasDim(dim: number): boolean {
@@ -110,6 +254,7 @@ export class WindowState {
 
   /** Releases every key this window retained; the state must not be used afterwards. */
   dispose(): void {
+    this.seal();
     for (let d = 0; d < this.tables.length; d++) {
       const t = this.tables[d];
       const kt = this.keyTables[d];
@@ -140,7 +285,9 @@ export class WindowState {
   }
 
   get byteSize(): number {
-    let b = 0;
+    let b = this.logValues.byteLength + this.logFlags.byteLength;
+    for (const a of this.logIds) b += a?.byteLength ?? 0;
+    for (const a of this.logSeen) b += a?.byteLength ?? 0;
     for (const t of this.tables) if (t != null) b += t.byteSize;
     const summaries = (this.global === null ? 0 : 1) + this.nodes.size;
     return b + summaries * 40_000;

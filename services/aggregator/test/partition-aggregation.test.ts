@@ -1,14 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { WindowAggregate } from "../../../lib/src/avro.js";
+import type { DnsEvent, FlowRecord, WindowAggregate } from "../../../lib/src/avro.js";
 import { PartitionAggregation, OTHER_KEY, type AggregationSettings, type WindowEmission } from "../src/partition-aggregation.js";
 import { createKeyTables } from "../src/bounds.js";
 import { paneSizeMs, windowSpec, type DimensionName } from "../src/windows.js";
+import { decodePane, encodePane } from "../src/state-codec.js";
+import type { WindowState } from "../src/window-state.js";
 import { dnsEvent, flowRecord } from "./records.js";
 
 const ALL: DimensionName[] = ["global", "node", "registered_domain", "qname", "source", "destination", "flow"];
 
-function setup(o: { windows: ReturnType<typeof windowSpec>[]; lateness?: number; maxDomains?: number; topK?: number; stream?: "dns" | "flow" }) {
+function setup(o: { windows: ReturnType<typeof windowSpec>[]; lateness?: number; maxDomains?: number; maxFlows?: number; topK?: number; stream?: "dns" | "flow"; logMinKeys?: number }) {
   const settings: AggregationSettings = {
     windows: o.windows,
     paneMs: paneSizeMs(o.windows),
@@ -18,8 +20,8 @@ function setup(o: { windows: ReturnType<typeof windowSpec>[]; lateness?: number;
     keysPerEmission: () => Infinity,
     outOfOrdernessMs: 0,
   };
-  const tables = createKeyTables({ maxDomainsTracked: o.maxDomains ?? 1000, concurrentFlowsLimit: 1000, maxNodes: 16 });
-  const agg = new PartitionAggregation("test/0", o.stream ?? "dns", settings, tables);
+  const tables = createKeyTables({ maxDomainsTracked: o.maxDomains ?? 1000, concurrentFlowsLimit: o.maxFlows ?? 1000, maxNodes: 16 });
+  const agg = new PartitionAggregation("test/0", o.stream ?? "dns", settings, tables, o.logMinKeys);
   const out: WindowEmission[] = [];
   const advance = (wm: number): WindowEmission[] => {
     const before = out.length;
@@ -291,4 +293,124 @@ test("links keep no key alive past its windows, also when the finer dimension is
   for (let i = 0; i < 50; i++) f.agg.ingestFlow(flowRecord({ t: 10 + i, sizes: [100], src_addr: `10.0.0.${i % 9}`, community_id: `1:${i % 13}` }));
   f.advance(1000);
   for (const t of f.tables) assert.equal(t?.size ?? 0, 0);
+});
+
+/** A random stream over few keys: out of order by up to 1.5 s, some records late, some too late, some keys overflowing. */
+function mixedStream(stream: "dns" | "flow", n: number): { t: number; dns?: DnsEvent; flow?: FlowRecord }[] {
+  let seed = 7;
+  const rnd = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const out: { t: number; dns?: DnsEvent; flow?: FlowRecord }[] = [];
+  for (let i = 0; i < n; i++) {
+    const late = rnd() < 0.03 ? 1500 + rnd() * 4000 : 0;
+    const t = 10_000 + i * 3 + (rnd() - 0.5) * 3000 - late;
+    const k = Math.floor(rnd() * rnd() * 90);
+    const node = `node-${i % 3}`;
+    if (stream === "dns") {
+      const d = `d${k}.com`;
+      const rt = rnd() < 0.3 ? null : Math.round(100 + rnd() * 9000);
+      out.push({ t, dns: dnsEvent({ t, node, registered_domain: d, qname: `w${i % 4}.${d}`, src_addr: `10.0.0.${k % 70}`, dst_addr: `10.9.0.${i % 5}`, is_response: rt !== null, response_time_us: rt, rcode: i % 13 === 0 ? 3 : 0 }) });
+    } else {
+      const sizes = Array.from({ length: 1 + (k % 4) }, (_, j) => 60 + ((k * 37 + j * 11 + i) % 1400));
+      out.push({ t, flow: flowRecord({ t, node, sizes, src_addr: `10.0.0.${k % 70}`, dst_addr: `10.9.${k % 3}.${k % 50}`, src_port: 1000 + (k % 40), community_id: `1:${k % 60}`, rst_count: i % 11 === 0 ? 1 : 0 }) });
+    }
+  }
+  return out;
+}
+
+/** Every key a stream can carry, with its id and reference count, per key table. */
+function keyState(tables: ReturnType<typeof createKeyTables>): string[] {
+  const keys = [...Array(90).keys()].flatMap((k) => [`d${k}.com`, ...[0, 1, 2, 3].map((w) => `w${w}.d${k}.com`), `10.0.0.${k}`, `10.9.0.${k % 5}`, `10.9.${k % 3}.${k % 50}`, `1:${k}`]);
+  return tables.flatMap((t, d) => (t === null ? [] : keys.map((k) => `${d}:${k}:${t.find(k)}:${t.find(k) >= 0 ? t.refCount(t.find(k)) : 0}`)));
+}
+
+test("an open pane's record log builds exactly the tables in-place updates build: out of order, late, overflowing keys", () => {
+  for (const stream of ["dns", "flow"] as const) {
+    const windows = [windowSpec(1000, 1000, ALL), windowSpec(10_000, 10_000, ALL), windowSpec(4000, 2000, ["global", "node", "registered_domain", "source"])];
+    // Bounds below the key counts, so logs hold the overflow key and keys are freed and reused mid-stream.
+    const logged = setup({ stream, windows, lateness: 2000, maxDomains: 60, maxFlows: 80, logMinKeys: 0 });
+    const inPlace = setup({ stream, windows, lateness: 2000, maxDomains: 60, maxFlows: 80, logMinKeys: Infinity });
+    const records = mixedStream(stream, 6000);
+    records.forEach((r, i) => {
+      for (const s of [logged, inPlace]) {
+        if (r.dns !== undefined) s.agg.ingestDns(r.dns);
+        if (r.flow !== undefined) s.agg.ingestFlow(r.flow);
+      }
+      if (i % 150 === 149) {
+        const wm = 10_000 + i * 3 - 1000;
+        assert.deepEqual(logged.advance(wm), inPlace.advance(wm), `${stream}: emissions at ${wm}`);
+        assert.deepEqual(keyState(logged.tables), keyState(inPlace.tables), `${stream}: interned keys and references at ${wm}`);
+      }
+    });
+    assert.ok([...logged.agg.panes.values()].some((p) => p.logging), "open panes log");
+    assert.ok(logged.out.flatMap((e) => e.rows).some((r) => r.key === OTHER_KEY && r.dimension !== "node"), "keys overflowed");
+    assert.ok(logged.agg.lateTotal > 0 && logged.out.some((e) => e.revision > 0), "records came late, within and beyond the lateness");
+    assert.deepEqual(logged.advance(100_000), inPlace.advance(100_000));
+    for (const t of logged.tables) assert.equal(t?.size ?? 0, 0, "no key outlives its windows");
+  }
+});
+
+test("a key whose other windows go while an open pane's log holds it keeps its id until that pane is merged", () => {
+  const { agg, advance, tables } = setup({ windows: [windowSpec(1000, 1000, ["registered_domain"])], logMinKeys: 0 });
+  agg.ingestDns(dnsEvent({ t: 500, registered_domain: "k.com" }));
+  agg.ingestDns(dnsEvent({ t: 1500, registered_domain: "k.com" }));
+  const id = tables[2]?.find("k.com");
+  // The 1 s window [0, 1000) is final at once (no lateness): it releases k.com, which the open pane holds.
+  advance(1000);
+  assert.equal(tables[2]?.find("k.com"), id);
+  agg.ingestDns(dnsEvent({ t: 1600, registered_domain: "z.com" }));
+  assert.notEqual(tables[2]?.find("z.com"), id, "a new key does not take the id of a key in an open pane");
+  const es = advance(2000);
+  assert.equal(row(es, "1s", 1000, "registered_domain", "k.com")?.count, 1);
+  assert.equal(row(es, "1s", 1000, "registered_domain", "z.com")?.count, 1);
+  assert.equal(tables[2]?.size, 0);
+});
+
+test("a restore from a snapshot taken while panes are open and logging ends as an uninterrupted run", () => {
+  for (const stream of ["dns", "flow"] as const) {
+    const windows = [windowSpec(1000, 1000, ALL), windowSpec(10_000, 10_000, ALL)];
+    const records = mixedStream(stream, 4000);
+    const ingest = (a: PartitionAggregation, r: (typeof records)[number]): void => (r.dns !== undefined ? a.ingestDns(r.dns) : a.ingestFlow(r.flow as FlowRecord));
+    const reference = setup({ stream, windows, lateness: 2000, logMinKeys: Infinity });
+    const batch = 150;
+    for (let i = 0; i < records.length; i++) {
+      ingest(reference.agg, records[i] as (typeof records)[number]);
+      if (i % batch === batch - 1) reference.advance(reference.agg.maxEventTime);
+    }
+    reference.advance(100_000);
+    // As a task does: the watermark follows the highest event time (no out-of-orderness here), so the
+    // records a replay skips are those whose pane had closed. The first run keeps what a changelog would: the panes shown to persist, the emitted revisions, progress.
+    const first = setup({ stream, windows, lateness: 2000, logMinKeys: 0 });
+    const persisted: Buffer[][] = [];
+    const crashAfter = 14 * batch;
+    let snapshot = { watermark: 0, maxEventTime: 0, lateTotal: 0, revisions: new Map<string, number>(), late: new Map<string, number>(), oldestSeq: 0 };
+    for (let i = 0; i < crashAfter; i++) {
+      first.agg.batchSeq = Math.floor(i / batch);
+      ingest(first.agg, records[i] as (typeof records)[number]);
+      if (i % batch === batch - 1) {
+        first.agg.advance(first.agg.maxEventTime, (e) => first.out.push(e), (p: WindowState) => persisted.push(encodePane(p, first.tables)));
+        snapshot = { watermark: first.agg.watermark, maxEventTime: first.agg.maxEventTime, lateTotal: first.agg.lateTotal, revisions: first.agg.revisions(), late: new Map(first.agg.lateSinceEmit), oldestSeq: first.agg.oldestOpenSeq() };
+      }
+    }
+    assert.ok([...first.agg.panes.values()].some((p) => p.logging), "the crash leaves logging panes open");
+    const second = setup({ stream, windows, lateness: 2000, logMinKeys: 0 });
+    second.agg.restore(snapshot.watermark, persisted.flat().map((b) => decodePane(b, stream, second.tables)), snapshot.revisions);
+    second.agg.maxEventTime = snapshot.maxEventTime;
+    second.agg.lateTotal = snapshot.lateTotal;
+    for (const [k, v] of snapshot.late) second.agg.lateSinceEmit.set(k, v);
+    // Re-read from the oldest open pane's batch; records whose pane had closed are already in the changelog.
+    for (let i = snapshot.oldestSeq * batch; i < records.length; i++) {
+      const r = records[i] as (typeof records)[number];
+      if (i < crashAfter && second.agg.paneEnd(r.t) <= snapshot.watermark) continue;
+      ingest(second.agg, r);
+      if (i % batch === batch - 1) second.advance(second.agg.maxEventTime);
+    }
+    second.advance(100_000);
+    const view = (es: readonly WindowEmission[]): Map<string, unknown> => {
+      const m = new Map<string, unknown>();
+      for (const e of es) for (const r of e.rows) m.set(`${e.spec.name}|${e.start}|${r.dimension}|${r.key}`, { count: r.count, measures: r.measures.map((x) => ({ ...x, mean: Number(x.mean.toPrecision(12)), variance: Number(x.variance.toPrecision(9)) })), distinct: r.distinct, flow: r.flow_stats });
+      return m;
+    };
+    assert.deepEqual(view([...first.out, ...second.out]), view(reference.out), stream);
+    for (const t of second.tables) assert.equal(t?.size ?? 0, 0);
+  }
 });
