@@ -10,7 +10,7 @@ import { NGRAM_MAX_BITS, NGRAM_MIN_BITS } from "../../../lib/src/model/ngrams.js
 import { DEFAULT_DATASET_OPTIONS } from "./datasets.js";
 import { DEFAULT_TRAIN_OPTIONS } from "./mlp-train.js";
 import { defaultNameModelOptions, trainNameModel } from "./name-model.js";
-import { DEFAULT_BENIGN_PRIOR } from "./name-features.js";
+import { DEFAULT_BENIGN_PRIOR, DEFAULT_TUNNEL_SHARE } from "./name-features.js";
 
 const DATA_DIR = fileURLToPath(new URL("../../../../shared/data", import.meta.url));
 
@@ -25,6 +25,7 @@ model fails the quality bar (exit code 1).
   --bits N                log2 of the n-gram table's rows, 6..14, or 0 for no table (default ${DEFAULT_TRAIN_OPTIONS.ngramBits})
   --tld                   the n-gram table also holds a row per TLD (default ${DEFAULT_TRAIN_OPTIONS.ngramTld})
   --benign-prior P        share of the loss weight on benign names, 0..1 exclusive (default ${DEFAULT_BENIGN_PRIOR})
+  --tunnel-share S        share of the threat loss weight on tunnels, the rest on DGA (default ${DEFAULT_TUNNEL_SHARE})
   --per-family N          training names per DGA family (default ${DEFAULT_DATASET_OPTIONS.perFamily})
   --max-benign N          cap benign registered domains per split part, 0 = all (default 0)
   --seed N                seed of sampling, augmentation and initialisation (default 1)
@@ -44,6 +45,7 @@ async function train(args: string[]): Promise<number> {
       "per-family": { type: "string", default: String(DEFAULT_DATASET_OPTIONS.perFamily) },
       tld: { type: "boolean", default: DEFAULT_TRAIN_OPTIONS.ngramTld },
       "benign-prior": { type: "string", default: String(DEFAULT_BENIGN_PRIOR) },
+      "tunnel-share": { type: "string", default: String(DEFAULT_TUNNEL_SHARE) },
       "max-benign": { type: "string", default: "0" },
       seed: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
@@ -69,7 +71,7 @@ async function train(args: string[]): Promise<number> {
   };
   const prior = (v: string): number => {
     const p = Number(v);
-    if (!(p > 0 && p < 1)) throw new Error(`--benign-prior ${v}: expected a number in (0, 1)`);
+    if (!(p > 0 && p < 1)) throw new Error(`--benign-prior/--tunnel-share ${v}: expected a number in (0, 1)`);
     return p;
   };
   const run = {
@@ -93,6 +95,7 @@ async function train(args: string[]): Promise<number> {
       seed,
     },
     benignPrior: prior(values["benign-prior"]),
+    tunnelShare: prior(values["tunnel-share"]),
     threatThreshold: config.threat_detection.threat_threshold,
     quality: { ...opts.quality, maxFalsePositiveRate: config.threat_detection.false_positive_tolerance },
     log: (m: string) => console.error(m),

@@ -13,15 +13,16 @@ export interface NameRow extends FeatureRow {
 }
 
 export const DEFAULT_BENIGN_PRIOR = 0.8;
+export const DEFAULT_TUNNEL_SHARE = 0.5;
 
 /**
- * benignPrior: the share of the total loss weight carried by benign names; the two threat kinds share
- * the rest equally (DGA names by count: weighting every family equally raised the small observed
+ * benignPrior: the share of the total loss weight carried by benign names; tunnels take tunnelShare of
+ * the rest and DGA names the remainder (DGA names by count: weighting every family equally raised the small observed
  * families' recall but lowered validation AUC, 0.985 against 0.989). Threats are rare on a real network,
  * so a benign-heavy prior keeps the false positive rate at the deployed threat_threshold low. tld: the
  * rows include the TLD row (a model with ngramTld).
  */
-export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngramBits: number, benignPrior = DEFAULT_BENIGN_PRIOR, tld = false): NameRow[] {
+export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngramBits: number, benignPrior = DEFAULT_BENIGN_PRIOR, tld = false, tunnelShare = DEFAULT_TUNNEL_SHARE): NameRow[] {
   const out: NameRow[] = [];
   let benign = 0;
   let tunnels = 0;
@@ -35,11 +36,11 @@ export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngr
     else if (n.kind === "tunnel") tunnels++;
     else dga++;
   }
-  const threat = (Math.max(benign, 1) * (1 - benignPrior)) / benignPrior / 2;
+  const threat = (Math.max(benign, 1) * (1 - benignPrior)) / benignPrior;
   for (const r of out) {
     if (r.kind === "benign") r.weight = 1;
-    else if (r.kind === "tunnel") r.weight = threat / tunnels;
-    else r.weight = threat / dga;
+    else if (r.kind === "tunnel") r.weight = (threat * tunnelShare) / tunnels;
+    else r.weight = (threat * (1 - tunnelShare)) / dga;
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { publicKeyPem, signModelUpdate, type SigningKey } from "../../../lib/src
 import { writeFileSync } from "node:fs";
 import { DEFAULT_DATASET_OPTIONS, defaultDataPaths, loadTrainingNames, type DatasetOptions } from "./datasets.js";
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from "./mlp-train.js";
-import { DEFAULT_BENIGN_PRIOR, nameRows } from "./name-features.js";
+import { DEFAULT_BENIGN_PRIOR, DEFAULT_TUNNEL_SHARE, nameRows } from "./name-features.js";
 import { DEFAULT_RUN_OPTIONS, runTraining, type TrainingResult } from "./training-run.js";
 import { DEFAULT_QUALITY_BAR, type QualityBar } from "./validate.js";
 
@@ -24,6 +24,8 @@ export interface NameModelOptions {
   threatThreshold: number;
   /** Share of the loss weight on benign names (nameRows). */
   benignPrior: number;
+  /** Share of the threat weight on tunnels, the rest on DGA names (nameRows). */
+  tunnelShare: number;
   quality: QualityBar;
   /** Defaults to the creation time in ms: strictly increasing across runs of one trainer. */
   version?: bigint;
@@ -40,6 +42,7 @@ export function defaultNameModelOptions(dataDir: string): NameModelOptions {
     train: { ...DEFAULT_TRAIN_OPTIONS, nIn: NAME_FEATURE_COUNT },
     threatThreshold: DEFAULT_RUN_OPTIONS.threatThreshold,
     benignPrior: DEFAULT_BENIGN_PRIOR,
+    tunnelShare: DEFAULT_TUNNEL_SHARE,
     quality: DEFAULT_QUALITY_BAR,
     log: () => {},
   };
@@ -55,8 +58,8 @@ export async function trainNameModel(opts: NameModelOptions, key: SigningKey): P
   const started = Date.now();
   const bigram = loadBigramTable();
   const names = loadTrainingNames(defaultDataPaths(opts.dataDir), opts.dataset);
-  const train = nameRows(names.train, bigram, opts.train.ngramBits, opts.benignPrior, opts.train.ngramTld);
-  const validation = nameRows(names.validation, bigram, opts.train.ngramBits, opts.benignPrior, opts.train.ngramTld);
+  const train = nameRows(names.train, bigram, opts.train.ngramBits, opts.benignPrior, opts.train.ngramTld, opts.tunnelShare);
+  const validation = nameRows(names.validation, bigram, opts.train.ngramBits, opts.benignPrior, opts.train.ngramTld, opts.tunnelShare);
   opts.log(`${train.length} training rows, ${validation.length} validation rows`);
   const version = opts.version ?? BigInt(started);
   const result = await runTraining(train, validation, {
