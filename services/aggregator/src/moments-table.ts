@@ -107,6 +107,15 @@ export class MomentsTable {
     }
   }
 
+  /**
+   * Reads the index slot and record a lookup of `key` would read, and returns a value depending on both,
+   * so a merge can start the cache misses of the next keys before it needs them.
+   */
+  touch(key: number): number {
+    const s = this.index[Math.imul(key, 0x9e3779b1) & this.mask] ?? 0;
+    return s === 0 ? 0 : (this.i32[(s - 1) * W32_STRIDE + KEY] ?? 0);
+  }
+
   /** The slot of `key`, appending a fresh one when absent; `isNew` tells the caller to retain the key. */
   slotFor(key: number): number {
     const index = this.index;

@@ -28,6 +28,8 @@ export const OVERFLOW_HEAVY_HITTERS = 64;
 /** Open panes log the dimensions from this index on (domains, names, addresses, flows); global and node update in place. */
 const FIRST_LOGGED_DIM = 2;
 const LOG_INITIAL = 1024;
+/** Keys of a closed pane whose window slots a merge reads ahead (a power of two). */
+const TOUCH_AHEAD = 8;
 const FLAGGED_BIT = 1;
 const VALUE_BIT = 2;
 
@@ -46,6 +48,8 @@ export class WindowState {
   /** Updated since the last emission (a late record) / since the last checkpoint. */
   emitDirty = false;
   snapshotDirty = true;
+  /** Where mergeFrom() leaves what it read ahead, so the reads are not optimized away. */
+  private touchSink = 0;
   /** Whether records go to the record log (an open pane) rather than the tables of the logged dimensions. */
   logging: boolean;
   /** Per dimension: whether its records go to the log (high-cardinality dimensions of an open pane). */
@@ -230,7 +234,14 @@ export class WindowState {
       const into = this.tables[d];
       const from = pane.tables[d];
       if (into == null || from == null) continue;
-      for (let s = 0; s < from.size; s++) into.mergeSlot(this.slot(d, from.keyAt(s)), from, s);
+      const n = from.size;
+      let touched = 0;
+      for (let s = 0; s < n; s++) {
+        // The window's misses for the keys TOUCH_AHEAD on are started before they are needed.
+        if ((s & (TOUCH_AHEAD - 1)) === 0) for (let j = s + TOUCH_AHEAD; j < s + 2 * TOUCH_AHEAD && j < n; j++) touched += into.touch(from.keyAt(j));
+        into.mergeSlot(this.slot(d, from.keyAt(s)), from, s);
+      }
+      this.touchSink = touched;
       const o = pane.overflow[d];
       if (o != null) this.overflowFor(d).merge(o);
     }

@@ -63,3 +63,15 @@ test("a column is the field's values packed little-endian, as the changelog stor
   assert.deepEqual([...new Float32Array(new Uint8Array(t.column("min", 0, 2)).buffer)], [2.5, 4]);
   assert.deepEqual([...new Float32Array(new Uint8Array(t.column("max", 0, 2)).buffer)], [2.5, 8]);
 });
+
+test("touch() reads what a lookup would and changes nothing", () => {
+  const t = new MomentsTable(4);
+  for (let k = 0; k < 100; k++) t.addCount(t.slotFor(k * 3), false);
+  let hits = 0;
+  for (let k = 0; k < 100; k++) if (t.touch(k * 3) === k * 3) hits++;
+  assert.ok(hits > 50, "most keys sit in their home slot");
+  assert.equal(t.touch(1), t.touch(1));
+  assert.equal(t.size, 100);
+  assert.equal(t.slotOf(1), -1);
+  for (let k = 0; k < 100; k++) assert.equal(t.countAt(t.slotOf(k * 3)), 1);
+});
