@@ -160,7 +160,7 @@ await testRunCase("dns_query_long", query(longName));
   // one back after.
   let s = 12345;
   const synthetic = Int8Array.from({ length: 4096 * model.nHidden }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24) - 128);
-  const dense = { ...model, version: model.version + 1n, ngramBits: 0, ngramShift: 0, ngram: new Int8Array(0) };
+  const dense = { ...model, version: model.version + 1n, ngramBits: 0, ngramShift: 0, ngramTld: false, ngram: new Int8Array(0) };
   const table = model.ngramBits > 0 ? { ...model, version: model.version + 2n } : { ...dense, version: model.version + 2n, ngramBits: 12, ngramShift: 4, ngram: synthetic };
   const install = (m: typeof model): void => {
     const rows = encodeNgramRows(m);
