@@ -76,6 +76,24 @@ export function isRetriable(error: unknown): boolean {
   return false;
 }
 
+// The group moved on from the generation a commit was made in: a rebalance, the member's session expired,
+// or another member took its static instance id. A transaction that commits offsets in that generation
+// fails; the member rejoins and the new owners of its partitions read from the committed offsets.
+const GROUP_FENCING = new Set(["ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "REBALANCE_IN_PROGRESS", "FENCED_INSTANCE_ID"]);
+
+/**
+ * Whether the error (or one it wraps) is the consumer group fencing a stale generation or member, as
+ * opposed to a producer fenced by a newer incarnation of its transactional id (PRODUCER_FENCED,
+ * INVALID_PRODUCER_EPOCH), which is not.
+ */
+export function isGroupFencedError(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 8) return false;
+  const apiId = (error as { apiId?: unknown }).apiId;
+  if (typeof apiId === "string" && GROUP_FENCING.has(apiId)) return true;
+  if (error instanceof AggregateError && (error.errors as unknown[]).some((e) => isGroupFencedError(e, depth + 1))) return true;
+  return isGroupFencedError(error.cause, depth + 1);
+}
+
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const nested = error instanceof AggregateError ? error.errors.map(describe).join("; ") : "";
@@ -892,6 +910,20 @@ interface FetchSettings {
   readonly maxBatch: number;
 }
 
+/**
+ * The member's place in its group as of its last join (the client's "consumer:group:join", after SyncGroup):
+ * `joins` counts the joins. The client updates its generation at JoinGroup and its assignment at
+ * SyncGroup; batches are stamped from this snapshot instead, so a batch's generation and assignment
+ * always go together, and a commit of a batch fetched before a join is made in the generation it was
+ * fetched in (and refused by the broker if the group has moved on).
+ */
+interface Membership {
+  readonly joins: number;
+  readonly memberId: string | null;
+  readonly generationId: number;
+  readonly assigned: ReadonlyMap<string, readonly number[]>;
+}
+
 /** What a fetch saw of one partition: where it fetched from, where it got to, and where the partition ends. */
 type FetchObserver = (topic: string, partition: number, fetchOffset: number, nextOffset: number, endOffset: number) => void;
 
@@ -899,10 +931,11 @@ type FetchObserver = (topic: string, partition: number, fetchOffset: number, nex
  * Replaces the client's fetch for its stream: `deliver` gets the batches, the stream a response of one
  * empty control batch per partition that ends where the partition's records ended, so its offsets advance.
  */
-function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches: FetchedBatch[]) => void, observe: FetchObserver): void {
+function leanFetch(client: Consumer, settings: FetchSettings, membership: () => Membership, deliver: (batches: FetchedBatch[]) => void, observe: FetchObserver): void {
   // Per partition: where the fetches that delivered nothing (control records, aborted transactions)
-  // started, so the next batch says it continues from there.
+  // started, so the next batch says it continues from there. Reset by a join.
   const carried = new Map<string, { expect: number; start: number }>();
+  let carriedJoins = -1;
   const target = client as unknown as { fetch(options: StreamFetchOptions, callback: (error: Error | null, response?: unknown) => void): void };
   target.fetch = (options, callback) => {
     client.metadata({ topics: client.topics.current }, (error, metadata) => {
@@ -911,9 +944,8 @@ function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches:
       if (broker === undefined) return void callback(new StoqError("KAFKA_UNAVAILABLE", `kafka: no broker ${options.node} in the metadata`));
       const names = new Map<string, string>();
       for (const [name, t] of metadata.topics) names.set(t.id, name);
-      const assigned = new Map<string, readonly number[]>();
-      for (const a of client.assignments ?? []) assigned.set(a.topic, [...a.partitions]);
-      const context = { groupId: settings.groupId, memberId: client.memberId, generationId: client.generationId, coordinatorId: client.coordinatorId ?? -1, assigned };
+      const member = membership();
+      const context = { groupId: settings.groupId, memberId: member.memberId, generationId: member.generationId, coordinatorId: client.coordinatorId ?? -1, assigned: member.assigned };
       options.connectionPool.get(broker, (error, connection) => {
         if (error) return void callback(error);
         const requested = new Map<string, number>();
@@ -921,6 +953,13 @@ function leanFetch(client: Consumer, settings: FetchSettings, deliver: (batches:
         const isolation = settings.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED;
         fetchApi(connection, settings.maxWaitMs, 1, settings.maxBytes, isolation, 0, 0, options.topics, [], "", (error: Error | null, response: FetchResponse) => {
           if (error) return void callback(error);
+          // A join while the fetch was out reset the positions to the committed offsets: what it read is
+          // dropped and the positions are left alone (recording how far it got would skip records).
+          if (membership().joins !== member.joins) return void callback(null, { responses: [] });
+          if (carriedJoins !== member.joins) {
+            carried.clear();
+            carriedJoins = member.joins;
+          }
           const out: FetchedBatch[] = [];
           const advanced: unknown[] = [];
           try {
@@ -1034,6 +1073,9 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     if (position === undefined || (position === fetchOffset && nextOffset > fetchOffset)) positions.set(key, nextOffset);
   };
 
+  // Replaced at each join of the current client (see Membership).
+  let membership: Membership = { joins: 0, memberId: null, generationId: -1, assigned: NO_ASSIGNMENT };
+
   async function openStream(): Promise<void> {
     const c = new Consumer({
       ...clientOptions(conn, 250),
@@ -1049,7 +1091,20 @@ export function createConsumer(conn: KafkaConnection, options: ConsumerOptions):
     pendingRecords = 0;
     partitionEnds.clear();
     positions.clear();
-    leanFetch(c, { groupId: options.groupId, readCommitted, maxWaitMs: options.maxWaitMs ?? 500, maxBytes: MAX_FETCH_BYTES, maxBatch }, (batches) => {
+    membership = { joins: membership.joins + 1, memberId: null, generationId: -1, assigned: NO_ASSIGNMENT };
+    // Registered before the stream's own listener, which refreshes the positions asynchronously: to the
+    // committed offsets, and for a partition without one to where it was, since it keeps positions it
+    // has. Forgetting them first makes such a partition start again from the fallback (the earliest
+    // offset), as its new owner would: after a rebalance every partition is read again from what is
+    // committed, and batches fetched before carry the generation they were fetched in.
+    c.on("consumer:group:join", () => {
+      const assigned = new Map<string, readonly number[]>();
+      for (const a of c.assignments ?? []) assigned.set(a.topic, [...a.partitions]);
+      membership = { joins: membership.joins + 1, memberId: c.memberId, generationId: c.generationId, assigned };
+      stream?.offsetsToFetch.clear();
+      positions.clear();
+    });
+    leanFetch(c, { groupId: options.groupId, readCommitted, maxWaitMs: options.maxWaitMs ?? 500, maxBytes: MAX_FETCH_BYTES, maxBatch }, () => membership, (batches) => {
       pending.push(...batches);
       for (const b of batches) pendingRecords += b.count;
       if (pendingRecords >= highWater && stream !== null && !stream.isPaused()) stream.pause();

@@ -10,13 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { register } from "prom-client";
-import { NetworkError, UserError } from "@platformatic/kafka";
+import { MultipleErrors, NetworkError, ResponseError, UserError } from "@platformatic/kafka";
 import {
   backoffDelayMs,
   createAdmin,
   createConsumer,
   createProducer,
   createTransactionalProducer,
+  isGroupFencedError,
   isRetriable,
   readRecordSets,
   type ConsumedBatch,
@@ -113,6 +114,21 @@ describe("pure parts", () => {
     assert.equal(isRetriable(new UserError("bad option")), false);
     assert.equal(isRetriable(new StoqError("RECORD_INVALID", "bad")), false);
     assert.equal(isRetriable(new TypeError("x is undefined")), false);
+  });
+
+  test("group fencing: a rebalanced or expired member yes, a fenced producer no", () => {
+    // As the client reports them: a response error per failed request, several after its retries, and
+    // the transaction wrapper of this module around them. Error codes are the protocol's.
+    const response = (code: number): ResponseError => new ResponseError(28, 4, { "/topics/0/partitions/0": [code, null] }, {});
+    const wrapped = (code: number): StoqError => new StoqError("KAFKA_TRANSACTION_FATAL", "sendOffsets", { cause: new MultipleErrors("retries", [response(code)]) });
+    for (const [code, id] of [[22, "ILLEGAL_GENERATION"], [25, "UNKNOWN_MEMBER_ID"], [27, "REBALANCE_IN_PROGRESS"], [82, "FENCED_INSTANCE_ID"]] as const) {
+      assert.equal(isGroupFencedError(response(code)), true, id);
+      assert.equal(isGroupFencedError(wrapped(code)), true, `${id} wrapped`);
+    }
+    for (const [code, id] of [[90, "PRODUCER_FENCED"], [47, "INVALID_PRODUCER_EPOCH"], [51, "CONCURRENT_TRANSACTIONS"]] as const) {
+      assert.equal(isGroupFencedError(wrapped(code)), false, id);
+    }
+    assert.equal(isGroupFencedError(new NetworkError("connection refused")), false);
   });
 
   test("bad connection config names the key and what is allowed", () => {

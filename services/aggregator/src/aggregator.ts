@@ -10,6 +10,7 @@ import {
   createConsumer,
   createProducer,
   createTransactionalProducer,
+  isGroupFencedError,
   type ConsumedBatch,
   type KafkaConnection,
   type KafkaConsumer,
@@ -67,6 +68,8 @@ export interface AggregatorStats {
   readonly restores: number;
   /** Passes over the changelog: one restores every partition of an assignment. */
   readonly changelogReads: number;
+  /** Times the tasks and the uncommitted work were dropped because the group moved to a new generation. */
+  readonly rebalances: number;
   readonly skippedOnReplay: number;
 }
 
@@ -146,6 +149,14 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   let transactions = 0;
   let restores = 0;
   let changelogReads = 0;
+  let rebalances = 0;
+  // The group generation the tasks and the uncommitted work belong to. Batches of an older one, and of
+  // one whose commit the group refused (`staleThrough`), are dropped: the consumer re-reads them from
+  // the committed offsets once it has rejoined. `resets` counts the drops, so a batch handler that was
+  // waiting when one happened knows its task is gone.
+  let generation = -1;
+  let staleThrough = -1;
+  let resets = 0;
   let failed: ((e: unknown) => void) | null = null;
   let stopResolve: () => void = () => undefined;
   const stopped = new Promise<void>((resolve, reject) => {
@@ -191,6 +202,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     txOut = [];
     txRows = [];
     txPending = false;
+    const cut = generation;
     const previous = committing;
     const done = (async () => {
       await previous;
@@ -198,15 +210,27 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
       try {
         tx = await txProducer.begin();
         await sendSliced(tx, topics.aggregates, out);
-        for (const batch of offsets) await tx.sendOffsets(batch);
         await sendSliced(tx, topics.state, state);
+        // The offsets go last: the group checks the generation when they are added, so a transaction
+        // whose offsets were accepted wrote all its changelog before the group could move on, and the
+        // next owner's restore (which reads up to fences written after it joined) waits for it.
+        for (const batch of offsets) await tx.sendOffsets(batch);
         await tx.commit();
         tx = null;
       } catch (error) {
-        // The tasks have moved past what is committed: stop, and let a restart rebuild from the
-        // changelog and the committed offsets.
         await tx?.abort().catch(() => undefined);
         tx = null;
+        if (isGroupFencedError(error)) {
+          // A rebalance: the group moved on from the generation this work was fetched in. Nothing of it
+          // is committed; the partitions are read again from the committed offsets by their owners in
+          // the new generation (this instance included), with state restored from the changelog.
+          log.info({ generation: cut, err: error instanceof Error ? error.message : String(error) }, "aggregator: the group rebalanced under a commit; dropping the tasks and re-reading from the committed offsets");
+          staleThrough = Math.max(staleThrough, cut);
+          if (generation <= cut) dropTasks();
+          return;
+        }
+        // The tasks have moved past what is committed: stop, and let a restart rebuild from the
+        // changelog and the committed offsets (a fenced producer: another incarnation took over).
         throw new StoqError("KAFKA_TRANSACTION_FATAL", `aggregator commit failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
       transactions++;
@@ -234,6 +258,22 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     if (!txPending || Date.now() - txStarted < settings.commitIntervalMs) return;
     if (committing !== null) return;
     void commit().catch(() => undefined);
+  }
+
+  /**
+   * Drops every task and the work not yet committed: a new generation reads each of its partitions again
+   * from the committed offsets, and a task is rebuilt from the changelog when its first batch comes.
+   */
+  function dropTasks(): void {
+    for (const t of tasks.values()) t.dispose();
+    tasks.clear();
+    touched.clear();
+    txOut = [];
+    txRows = [];
+    txPending = false;
+    restoreCache = null;
+    resets++;
+    rebalances++;
   }
 
   function refreshGauges(): void {
@@ -310,7 +350,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
    */
   let restoreCache: { generation: number; tasks: Map<string, Map<string, Buffer>> } | null = null;
 
-  async function openTask(batch: ConsumedBatch): Promise<Task<ConsumedBatch>> {
+  async function openTask(batch: ConsumedBatch): Promise<Task<ConsumedBatch> | null> {
     const name = `${batch.topic}/${batch.partition}`;
     const old = tasks.get(name);
     if (old !== undefined) {
@@ -323,7 +363,9 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     if (state !== undefined) restoreCache?.tasks.delete(name);
     else {
       // Our own open transaction would hold back the read-committed changelog reader: settle it first.
+      const before = resets;
       await commit();
+      if (resets !== before) return null;
       const wanted = new Set([name]);
       for (const topic of [topics.dns, topics.flows]) {
         for (const p of batch.assigned.get(topic) ?? []) if (!tasks.has(`${topic}/${p}`)) wanted.add(`${topic}/${p}`);
@@ -378,7 +420,19 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     let task = tasks.get(name);
     // A batch that does not continue where the task stopped means the partition was elsewhere (or the
     // consumer went back to the committed offset): rebuild from the changelog.
-    if (task === undefined || batch.startOffset !== task.position) task = await openTask(batch);
+    const before = resets;
+    if (task === undefined || batch.startOffset !== task.position) {
+      const opened = await openTask(batch);
+      // The group refused a commit meanwhile: the batch belongs to a generation being dropped.
+      if (opened === null || resets !== before) {
+        if (opened !== null && tasks.get(name) === opened) {
+          tasks.delete(name);
+          opened.dispose();
+        }
+        return;
+      }
+      task = opened;
+    }
     const overflowBefore = keyTables.map((k) => k?.overflows ?? 0);
     const skippedBefore = task.skippedOnReplay;
     const lateBefore = task.agg.lateTotal;
@@ -402,6 +456,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     const emissions = task.ingest(batch.offsets, valueAt, batch, batch.nextOffset);
     // Before this batch's offsets can be part of a commit (commits run after this handler, in order).
     if (undecodable > 0) await deadLetters(batch);
+    if (resets !== before) return;
     const ingested = batch.count - undecodable;
     records += ingested;
     m.records.inc({ stream: task.stream }, ingested - (task.skippedOnReplay - skippedBefore));
@@ -425,6 +480,18 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     if (closing) return Promise.resolve();
     return serial(async () => {
       try {
+        if (batch.generation <= staleThrough || batch.generation < generation) return;
+        if (batch.generation > generation) {
+          // A join: the consumer went back to the committed offsets of the new assignment. Work of the
+          // old generation cannot commit in this one; the transaction in flight settles first, so the
+          // changelog read for the new tasks holds what it committed.
+          if (generation >= 0) {
+            log.info({ from: generation, to: batch.generation }, "aggregator: new group generation; tasks rebuilt from the changelog");
+            dropTasks();
+          }
+          generation = batch.generation;
+          await committing?.catch(() => undefined);
+        }
         await handle(batch);
       } catch (error) {
         // The tasks have moved past what is committed: retrying the batch would count it twice. Stop,
@@ -487,7 +554,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     stats() {
       let skipped = 0;
       for (const t of tasks.values()) skipped += t.skippedOnReplay;
-      return { tasks: tasks.size, records, transactions, restores, changelogReads, skippedOnReplay: skipped };
+      return { tasks: tasks.size, records, transactions, restores, changelogReads, rebalances, skippedOnReplay: skipped };
     },
   };
 }
