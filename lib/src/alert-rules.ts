@@ -10,13 +10,26 @@ export interface AlertThresholds {
   readonly throughput_drop_percent: number;
   /** stoq_false_positive_rate (a 0..1 gauge) above this fires StoqFalsePositiveRateHigh. */
   readonly false_positive_rate: number;
+  /**
+   * A consumer's lag on one partition (stoq_consumer_lag_records) above this many records fires
+   * StoqConsumerLagHigh; default CONSUMER_LAG_RECORDS (the seed config has no such threshold).
+   */
+  readonly consumer_lag_records?: number;
 }
+
+/**
+ * Default lag threshold. A consumer that keeps up still lags by what it has fetched and not yet handled:
+ * up to 50,000 buffered records and 16 MiB per fetch (lib/src/kafka.ts), a few hundred thousand DNS
+ * events at most; a million records held for the alert's five minutes is a consumer falling behind.
+ */
+export const CONSUMER_LAG_RECORDS = 1_000_000;
 
 /** The metrics the rules read, each registered by a service (the dashboards test checks every name). */
 export const ALERT_METRICS = {
   latency: "stoq_processing_latency_seconds",
   packets: 'stoq_kernel_stat_total{stat="packets"}',
   falsePositiveRate: "stoq_false_positive_rate",
+  consumerLag: "stoq_consumer_lag_records",
 } as const;
 
 /** How long a condition must hold before the alert fires; short blips are not worth a page. */
@@ -33,6 +46,8 @@ export function renderAlertRules(t: AlertThresholds): string {
   check("latency_p99_us", t.latency_p99_us, t.latency_p99_us > 0, "a number > 0");
   check("throughput_drop_percent", t.throughput_drop_percent, t.throughput_drop_percent > 0 && t.throughput_drop_percent <= 100, "a number in (0, 100]");
   check("false_positive_rate", t.false_positive_rate, t.false_positive_rate >= 0 && t.false_positive_rate <= 1, "a number in [0, 1]");
+  const lag = t.consumer_lag_records ?? CONSUMER_LAG_RECORDS;
+  check("consumer_lag_records", lag, lag > 0, "a number > 0");
 
   const latencySeconds = t.latency_p99_us / 1e6;
   const keep = 1 - t.throughput_drop_percent / 100;
@@ -75,6 +90,18 @@ export function renderAlertRules(t: AlertThresholds): string {
             annotations: {
               summary: `{{ $labels.job }}: false-positive rate above ${t.false_positive_rate}`,
               description: "False-positive rate is {{ $value | humanizePercentage }}.",
+            },
+          },
+          {
+            alert: "StoqConsumerLagHigh",
+            // Per service and partition: the gauge is the member's that owns the partition (the others
+            // drop it), and one partition falling behind is a stuck task, not a fleet average.
+            expr: `max by (job, topic, partition) (${ALERT_METRICS.consumerLag}) > ${lag}`,
+            for: FOR,
+            labels: { severity: "warning" },
+            annotations: {
+              summary: `{{ $labels.job }}: consumer lag on {{ $labels.topic }}/{{ $labels.partition }} above ${lag} records`,
+              description: "Lag is {{ $value | humanize }} records.",
             },
           },
         ],

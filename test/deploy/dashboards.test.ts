@@ -210,7 +210,7 @@ describe("Prometheus panels run on the real Prometheus and read only exported me
     assert.equal(deployed, rendered, "deploy/prometheus/rules/stoq-alerts.yml is `bin/stoq rules` output for config/stoq.yaml");
     const doc = parseYaml(rendered) as { groups: { rules: { alert: string; expr: string }[] }[] };
     const rules = doc.groups.flatMap((g) => g.rules);
-    assert.equal(rules.length, 3);
+    assert.equal(rules.length, 4);
     for (const r of rules) {
       const q = await prometheus(`/api/v1/query?query=${encodeURIComponent(r.expr)}`);
       assert.equal(q.status, "success", `${r.alert}: ${r.expr}: ${q.error ?? ""}`);
