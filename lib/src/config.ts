@@ -288,6 +288,7 @@ const model = section({
   public_key_file: withDefault(path(), "../.stoq/keys/model-signing.pub"),
   private_key_file: withDefault(path(), "../.stoq/keys/model-signing.key"),
   hidden_units: withDefault(int({ ge: 1, le: 64 }), 16),
+  ngram_tld_row: withDefault(bool(), true),
   min_accuracy: withDefault(num({ gt: 0, le: 1 }), 0.9),
   base_data_dir: withDefault(nullable(path()), "../../shared/data"),
 });

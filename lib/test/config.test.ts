@@ -229,6 +229,7 @@ test("every error names the key path, the bad value and what is allowed", () => 
   rejects({ collector: { mode: "xdp" } }, 'stoq_config.collector.interface = null is not allowed: allowed an interface name when collector.mode is "xdp"');
   rejects({ collector: { enforcement: "block" } }, 'collector.enforcement = "block" is not allowed: allowed one of "observe", "shadow", "enforce"');
   rejects({ model: { hidden_units: 65 } }, "stoq_config.model.hidden_units = 65 is out of range: allowed 1 <= x <= 64");
+  rejects({ model: { ngram_tld_row: "yes" } }, 'stoq_config.model.ngram_tld_row = "yes" is not a boolean: allowed true or false');
   rejects({ infrastructure: { kafka: { sasl: { mechanism: "PLAIN" } } } }, "stoq_config.infrastructure.kafka.sasl.username is missing: allowed a non-empty string");
 });
 

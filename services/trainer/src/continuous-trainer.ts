@@ -5,8 +5,8 @@ import type { FeatureVector, Label } from "../../../lib/src/avro.js";
 import { registeredDomain } from "../../../lib/src/registered-domain.js";
 import { splitOf } from "../../../lib/src/model/dataset-split.js";
 import { FEATURE_SPEC, NAME_FEATURE_COUNT } from "../../../lib/src/model/features.js";
+import { ngramRowsFor } from "../../../lib/src/model/int8-mlp.js";
 import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
-import { ngramRows } from "../../../lib/src/model/ngrams.js";
 import { assertPublishable, modelUpdateOf } from "../../../lib/src/model/model-update.js";
 import { signModelUpdate, type SigningKey } from "../../../lib/src/model/signing.js";
 import type { FeatureRow } from "./mlp-train.js";
@@ -20,8 +20,10 @@ const CONTINUOUS_W1_SCALE_QUANTILE = 0.99;
 export interface ContinuousOptions {
   readonly modelName: string;
   readonly nHidden: number;
-  /** log2 of the n-gram table's rows (0: none); the base rows must carry rows for the same bits. */
+  /** log2 of the n-gram table's rows (0: none); the base rows must carry rows for the same table. */
   readonly ngramBits: number;
+  /** The table also holds the TLD row (ngram_flags bit 0, model.ngram_tld_row); the base rows must include it. */
+  readonly ngramTld: boolean;
   readonly minSamples: number;
   /** Rows held; the oldest are forgotten first. */
   readonly maxRows: number;
@@ -77,7 +79,7 @@ export class ContinuousTrainer {
     const name = fv.context.toLowerCase();
     this.seen++;
     const wire = this.o.ngramBits === 0 ? null : wireOfLabelledName(name);
-    const rows = wire === null ? null : ngramRows(wire, this.o.ngramBits);
+    const rows = wire === null ? null : ngramRowsFor(this.o, wire);
     const row: Row = { features: Int32Array.from(fv.values), rows, name, domain: registeredDomain(name) };
     if (this.rows.length < this.o.maxRows) this.rows.push(row);
     else {
@@ -119,7 +121,7 @@ export class ContinuousTrainer {
     const version = BigInt(Math.max(nowMs, Number(this.lastVersion) + 1));
     let result = await runTraining(train, validation, {
       ...DEFAULT_RUN_OPTIONS,
-      train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, ngramBits: this.o.ngramBits, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
+      train: { ...DEFAULT_RUN_OPTIONS.train, nHidden: this.o.nHidden, ngramBits: this.o.ngramBits, ngramTld: this.o.ngramTld, epochs: this.o.epochs ?? DEFAULT_RUN_OPTIONS.train.epochs },
       threatThreshold: this.o.threatThreshold,
       version,
       featureSpec: FEATURE_SPEC,

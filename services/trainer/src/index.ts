@@ -11,7 +11,7 @@ import { loadBigramTable } from "../../../lib/src/model/bigram.js";
 import { DEFAULT_TRAIN_OPTIONS, type FeatureRow } from "./mlp-train.js";
 import { ContinuousTrainer } from "./continuous-trainer.js";
 import { DEFAULT_DATASET_OPTIONS, defaultDataPaths, loadTrainingNames } from "./datasets.js";
-import { nameRows } from "./name-features.js";
+import { DEFAULT_BENIGN_PRIOR, nameRows } from "./name-features.js";
 import { ensureDevSigningKey } from "./dev-signing-key.js";
 import { DEFAULT_QUALITY_BAR } from "./validate.js";
 
@@ -29,20 +29,23 @@ const MAX_ROWS = 200_000;
 const BASE_PER_FAMILY = 500;
 const BASE_MAX_BENIGN = 5000;
 
-function baseRows(dir: string | null, ngramBits: number): { train: FeatureRow[]; validation: FeatureRow[] } | undefined {
+/** The curated rows of a round, with the table rows of the model the trainer trains (bits, TLD row). */
+function baseRows(dir: string | null, table: { ngramBits: number; ngramTld: boolean }): { train: FeatureRow[]; validation: FeatureRow[] } | undefined {
   if (dir === null || !existsSync(dir)) return undefined;
   const names = loadTrainingNames(defaultDataPaths(dir), { ...DEFAULT_DATASET_OPTIONS, perFamily: BASE_PER_FAMILY, maxBenign: BASE_MAX_BENIGN, tunnelParents: 1 });
   const bigram = loadBigramTable();
-  return { train: nameRows(names.train, bigram, ngramBits), validation: nameRows(names.validation, bigram, ngramBits) };
+  const rows = (part: typeof names.train): FeatureRow[] => nameRows(part, bigram, table.ngramBits, DEFAULT_BENIGN_PRIOR, table.ngramTld);
+  return { train: rows(names.train), validation: rows(names.validation) };
 }
 
 export async function startTrainer(ctx: ServiceContext): Promise<RunningService> {
   const { config, log } = ctx;
   const learning = config.machine_learning.continuous_learning;
+  const table = { ngramBits: DEFAULT_TRAIN_OPTIONS.ngramBits, ngramTld: config.model.ngram_tld_row };
   const trainer = new ContinuousTrainer({
     modelName: config.model.name,
     nHidden: config.model.hidden_units,
-    ngramBits: DEFAULT_TRAIN_OPTIONS.ngramBits,
+    ...table,
     minSamples: learning.min_training_samples,
     maxRows: MAX_ROWS,
     validationSplit: learning.model_validation_split,
@@ -52,7 +55,7 @@ export async function startTrainer(ctx: ServiceContext): Promise<RunningService>
     quality: { ...DEFAULT_QUALITY_BAR, maxFalsePositiveRate: config.machine_learning.threat_detection.false_positive_tolerance, minRecall: 0.5 },
     key: ensureDevSigningKey(config),
     minPositives: MIN_POSITIVES,
-    base: baseRows(config.model.base_data_dir, DEFAULT_TRAIN_OPTIONS.ngramBits),
+    base: baseRows(config.model.base_data_dir, table),
   });
   const producer = createProducer(ctx.kafka, { logger: log });
   function follow<T>(groupId: string, topic: string, name: RecordName, handle: (value: T) => void) {
