@@ -2,7 +2,7 @@
 // table rows), with loss weights that fix the class prior the model's probabilities are calibrated to.
 import { nameFeatures } from "../../../lib/src/model/features.js";
 import { wireOfLabelledName } from "../../../lib/src/model/labelled-csv.js";
-import { ngramRows } from "../../../lib/src/model/ngrams.js";
+import { ngramRowsFor } from "../../../lib/src/model/int8-mlp.js";
 import type { Kind, LabelledName } from "./datasets.js";
 import type { FeatureRow } from "./mlp-train.js";
 
@@ -31,7 +31,7 @@ export function nameRows(names: readonly LabelledName[], bigram: Int16Array, ngr
     const wire = wireOfLabelledName(n.name);
     const f = wire === null ? null : nameFeatures(wire, bigram);
     if (wire === null || f === null) continue;
-    out.push({ features: f, rows: ngramBits === 0 ? null : ngramRows(wire, ngramBits, 0, tld), label: n.label, name: n.name, kind: n.kind, family: n.family });
+    out.push({ features: f, rows: ngramRowsFor({ ngramBits, ngramTld: tld }, wire), label: n.label, name: n.name, kind: n.kind, family: n.family });
     if (n.kind === "benign") benign++;
     else if (n.kind === "tunnel") tunnels++;
     else dga++;
