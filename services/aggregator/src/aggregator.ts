@@ -70,6 +70,8 @@ export interface AggregatorStats {
   readonly changelogReads: number;
   /** Times the tasks and the uncommitted work were dropped because the group moved to a new generation. */
   readonly rebalances: number;
+  /** Commits the group refused because it had moved on from their generation (their work was dropped). */
+  readonly refusedCommits: number;
   readonly skippedOnReplay: number;
 }
 
@@ -150,6 +152,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
   let restores = 0;
   let changelogReads = 0;
   let rebalances = 0;
+  let refusedCommits = 0;
   // The group generation the tasks and the uncommitted work belong to. Batches of an older one, and of
   // one whose commit the group refused (`staleThrough`), are dropped: the consumer re-reads them from
   // the committed offsets once it has rejoined. `resets` counts the drops, so a batch handler that was
@@ -225,6 +228,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
           // is committed; the partitions are read again from the committed offsets by their owners in
           // the new generation (this instance included), with state restored from the changelog.
           log.info({ generation: cut, err: error instanceof Error ? error.message : String(error) }, "aggregator: the group rebalanced under a commit; dropping the tasks and re-reading from the committed offsets");
+          refusedCommits++;
           staleThrough = Math.max(staleThrough, cut);
           if (generation <= cut) dropTasks();
           return;
@@ -554,7 +558,7 @@ export function createAggregator(deps: AggregatorDeps): Aggregator {
     stats() {
       let skipped = 0;
       for (const t of tasks.values()) skipped += t.skippedOnReplay;
-      return { tasks: tasks.size, records, transactions, restores, changelogReads, rebalances, skippedOnReplay: skipped };
+      return { tasks: tasks.size, records, transactions, restores, changelogReads, rebalances, refusedCommits, skippedOnReplay: skipped };
     },
   };
 }

@@ -55,7 +55,7 @@ test("one uninterrupted instance: the reference", { timeout: 180_000 }, async ()
   await stop(c, "SIGTERM");
 });
 
-test("an instance joining mid-stream stops neither instance and changes no total", { timeout: 240_000 }, async () => {
+test("an instance joining mid-stream stops neither instance and changes no total", { timeout: 240_000 }, async (t) => {
   const copy = await freshInputs("join");
   const topics = await topicsFor("join", copy);
   const group = name("group.join");
@@ -73,6 +73,8 @@ test("an instance joining mid-stream stops neither instance and changes no total
   const view = await untilComplete(topics.aggregates, "the run with a join", 150_000, copy);
   const owned = [tasks(a), tasks(b)];
   const dropped = Number(a.lines.at(-1)?.["rebalances"] ?? 0);
+  // Whether a commit of the first instance met the new generation depends on timing; said, not asserted.
+  t.diagnostic(`first instance: ${dropped} rebalances, ${String(a.lines.at(-1)?.["refusedCommits"])} commits refused by the group`);
   await Promise.all([stop(a, "SIGTERM"), stop(b, "SIGTERM")]);
   assert.ok(owned[1]! > 0, `the joining instance took partitions (${owned.join(", ")})`);
   assert.ok(dropped >= 1, "the first instance went through the rebalance: it dropped its tasks and rebuilt them");
