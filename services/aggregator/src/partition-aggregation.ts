@@ -525,12 +525,20 @@ export class PartitionAggregation {
     }
     w.emitDirty = false;
     const global = rows.find((r) => r.dimension === "global");
-    const primary = topK.find((l) => l.dimension === (this.stream === "dns" ? "registered_domain" : "source"));
+    const primaryDim: DimensionName = this.stream === "dns" ? "registered_domain" : "source";
+    // A final-only revision sends no top-k lists, but its global row replaces the last one for readers
+    // that keep the highest revision (the Redis sink's totals), so it carries the primary list again.
+    const primary = finalOnly ? this.primaryTopK(spec, w, primaryDim) : topK.find((l) => l.dimension === primaryDim);
     if (global !== undefined && primary !== undefined) {
       global.top_k_of = primary.by === "bytes" ? `${primary.dimension}_bytes` : primary.dimension;
       global.top_k = [...primary.entries];
     }
     return { task: this.task, spec, start: w.start, end: w.end, revision: w.revision, final, rows, topK };
+  }
+
+  private primaryTopK(spec: WindowSpec, w: WindowState, dimName: DimensionName): TopKList | undefined {
+    const d = DIM_INDEX[dimName];
+    return this.settings.topK > 0 && w.tables[d] != null && this.dimsOf(spec).includes(dimName) ? this.topKList(w, d, dimName) : undefined;
   }
 
   private topKList(w: WindowState, d: number, dimName: DimensionName): TopKList {

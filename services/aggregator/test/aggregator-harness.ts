@@ -116,11 +116,7 @@ export async function readOutput(topic: string): Promise<View> {
         const prev = view.get(k);
         if (prev !== undefined && prev.revision === a.revision && JSON.stringify(prev) !== JSON.stringify(a)) throw new Error(`two different values for ${k} revision ${a.revision}`);
         if (prev !== undefined && a.revision < prev.revision) continue;
-        // The revision that only marks a window final re-sends its global row without the top-k list
-        // (partition-aggregation.ts): the list stands as last sent. Whether a window's last revision is
-        // such a one depends on where batches happened to end, which a stream produced in steps changes.
-        if (prev !== undefined && a.top_k_of === null && prev.top_k_of !== null) view.set(k, { ...a, top_k_of: prev.top_k_of, top_k: prev.top_k });
-        else view.set(k, a);
+        view.set(k, a);
       }
       return Promise.resolve();
     },

@@ -97,6 +97,19 @@ test("a late record within the allowed lateness revises its window; a later one 
   assert.equal(es.filter((e) => e.start === 0).length, 0, "the dropped record did not resurrect its window");
 });
 
+test("the revision that only marks a window final carries the global row's top-k list as last sent", () => {
+  // Readers keep a row's highest revision (the Redis sink's totals), so an empty list there would erase it.
+  const { agg, advance } = setup({ windows: [windowSpec(1000, 1000, ALL)], lateness: 2000 });
+  for (const d of ["a.com", "b.com", "b.com"]) agg.ingestDns(dnsEvent({ t: 100, registered_domain: d }));
+  const first = row(advance(1000), "1s", 0, "global", "");
+  assert.deepEqual(first?.top_k, [{ key: "b.com", count: 2 }, { key: "a.com", count: 1 }]);
+  const finalOnly = row(advance(3000), "1s", 0, "global", "");
+  assert.equal(finalOnly?.final, true);
+  assert.equal(finalOnly?.revision, 1);
+  assert.equal(finalOnly?.top_k_of, "registered_domain");
+  assert.deepEqual(finalOnly?.top_k, first?.top_k);
+});
+
 test("with no lateness a record behind the watermark is dropped at once", () => {
   const { agg, advance } = setup({ windows: [windowSpec(1000, 1000, ["global"])] });
   agg.ingestDns(dnsEvent({ t: 1500 }));
