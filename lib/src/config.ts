@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { StoqError } from "./errors.js";
+import { CONSUMER_LAG_RECORDS } from "./alert-rules.js";
 import {
   bool,
   duration,
@@ -213,6 +214,8 @@ const monitoring = section({
     latency_p99_us: withDefault(num({ gt: 0, le: 60_000_000 }), 100),
     throughput_drop_percent: withDefault(num({ gt: 0, le: 100 }), 10),
     false_positive_rate: withDefault(num({ ge: 0, le: 1 }), 0.02),
+    // Beyond the seed's three: a partition's consumer lag (records) that fires StoqConsumerLagHigh.
+    consumer_lag_records: withDefault(num({ gt: 0, le: 1e12 }), CONSUMER_LAG_RECORDS),
   }),
 });
 

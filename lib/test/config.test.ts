@@ -20,6 +20,7 @@ import {
   type StoqConfig,
 } from "../src/config.js";
 import { isStoqError } from "../src/errors.js";
+import { CONSUMER_LAG_RECORDS, renderAlertRules } from "../src/alert-rules.js";
 
 // The "Framework Configuration" block of the seed (stoq-integration-guide.md), verbatim.
 const SEED_YAML = `
@@ -220,6 +221,7 @@ test("every error names the key path, the bad value and what is allowed", () => 
   rejects({ statistical_analysis: { window_sizes: ["1s", "1y"] } }, 'stoq_config.statistical_analysis.window_sizes[1] = "1y" is not a duration');
   rejects({ statistical_analysis: { dns_pattern_analysis: { pattern_learning_rate: 0 } } }, "pattern_learning_rate = 0 is out of range: allowed 0 < x <= 1");
   rejects({ monitoring: { alert_thresholds: { throughput_drop_percent: 101 } } }, "throughput_drop_percent = 101 is out of range: allowed 0 < x <= 100");
+  rejects({ monitoring: { alert_thresholds: { consumer_lag_records: 0 } } }, "consumer_lag_records = 0 is out of range: allowed 0 < x <= 1000000000000");
   rejects({ machine_learning: { threat_detection: null } }, "stoq_config.machine_learning.threat_detection = null is not a mapping");
   rejects({ infrastructure: { kafka: { brokers: ["localhost"] } } }, 'stoq_config.infrastructure.kafka.brokers[0] = "localhost" is not allowed: allowed "host:port"');
   rejects({ infrastructure: { kafka: { brokers: ["h:70000"] } } }, 'brokers[0] = "h:70000" has a port outside 1..65535');
@@ -388,4 +390,11 @@ test("docs/config.md documents every key", () => {
     const undocumented = paths.filter((p) => !docs.includes(`| \`${p}\` |`));
     assert.deepEqual(undocumented, []);
   });
+});
+
+test("the consumer lag threshold beyond the seed's three reaches the rendered alert rule", () => {
+  const c = parseConfig({ stoq_config: { monitoring: { alert_thresholds: { consumer_lag_records: 250000 } } } }, { env: NO_ENV });
+  assert.equal(c.monitoring.alert_thresholds.consumer_lag_records, 250000);
+  assert.match(renderAlertRules(c.monitoring.alert_thresholds), /stoq_consumer_lag_records[^\n]*> 250000\b/);
+  assert.equal(parseConfig({ stoq_config: {} }, { env: NO_ENV }).monitoring.alert_thresholds.consumer_lag_records, CONSUMER_LAG_RECORDS);
 });
