@@ -148,7 +148,7 @@ describe("shared stack on the STOQ_* endpoints", () => {
     const res = await fetch(`${ep.prometheusUrl}/api/v1/rules?type=alert`);
     const body = (await res.json()) as { data: { groups: { rules: { name: string }[] }[] } };
     const names = body.data.groups.flatMap((g) => g.rules.map((r) => r.name)).sort();
-    assert.deepEqual(names, ["StoqFalsePositiveRateHigh", "StoqLatencyP99High", "StoqThroughputDrop"]);
+    assert.deepEqual(names, ["StoqConsumerLagHigh", "StoqFalsePositiveRateHigh", "StoqLatencyP99High", "StoqThroughputDrop"]);
   });
 
   test("a registered scrape target is scraped by Prometheus, and dropped once unregistered", async () => {
