@@ -20,16 +20,22 @@ function sample(rel: string, keep: number, header: boolean): string {
   return [...(header ? [lines[0]!] : []), ...picked].join("\n") + "\n";
 }
 
+/** A data directory in `dir` laid out like ../shared/data, with `n` of each kind sampled from it. */
+function sampleData(dir: string, n: { benign: number; dga: number; train: number; validate: number }): string {
+  const data = join(dir, "data");
+  mkdirSync(join(data, "domains"), { recursive: true });
+  mkdirSync(join(data, "dns-tunnel/netrack"), { recursive: true });
+  writeFileSync(join(data, "domains/benign.csv"), sample("domains/benign.csv", n.benign, true));
+  writeFileSync(join(data, "domains/dga.csv"), sample("domains/dga.csv", n.dga, true));
+  writeFileSync(join(data, "dns-tunnel/netrack/train.csv"), sample("dns-tunnel/netrack/train.csv", n.train, false));
+  writeFileSync(join(data, "dns-tunnel/netrack/validate.csv"), sample("dns-tunnel/netrack/validate.csv", n.validate, false));
+  return data;
+}
+
 test("a small training run (a few hundred names, seconds) produces a valid, signed, loadable model", async () => {
   const dir = mkdtempSync(join(tmpdir(), "stoq-train-"));
   try {
-    const data = join(dir, "data");
-    mkdirSync(join(data, "domains"), { recursive: true });
-    mkdirSync(join(data, "dns-tunnel/netrack"), { recursive: true });
-    writeFileSync(join(data, "domains/benign.csv"), sample("domains/benign.csv", 700, true));
-    writeFileSync(join(data, "domains/dga.csv"), sample("domains/dga.csv", 2000, true));
-    writeFileSync(join(data, "dns-tunnel/netrack/train.csv"), sample("dns-tunnel/netrack/train.csv", 300, false));
-    writeFileSync(join(data, "dns-tunnel/netrack/validate.csv"), sample("dns-tunnel/netrack/validate.csv", 150, false));
+    const data = sampleData(dir, { benign: 700, dga: 2000, train: 300, validate: 150 });
     const key = generateSigningKey();
     const base = defaultNameModelOptions(data);
     const out = join(dir, "model.json");
@@ -88,13 +94,7 @@ test("a small training run (a few hundred names, seconds) produces a valid, sign
 test("a model below the quality bar is not written", async () => {
   const dir = mkdtempSync(join(tmpdir(), "stoq-train-"));
   try {
-    const data = join(dir, "data");
-    mkdirSync(join(data, "domains"), { recursive: true });
-    mkdirSync(join(data, "dns-tunnel/netrack"), { recursive: true });
-    writeFileSync(join(data, "domains/benign.csv"), sample("domains/benign.csv", 300, true));
-    writeFileSync(join(data, "domains/dga.csv"), sample("domains/dga.csv", 300, true));
-    writeFileSync(join(data, "dns-tunnel/netrack/train.csv"), sample("dns-tunnel/netrack/train.csv", 60, false));
-    writeFileSync(join(data, "dns-tunnel/netrack/validate.csv"), sample("dns-tunnel/netrack/validate.csv", 30, false));
+    const data = sampleData(dir, { benign: 300, dga: 300, train: 60, validate: 30 });
     const base = defaultNameModelOptions(data);
     const out = join(dir, "model.json");
     const { result, message } = await trainNameModel(
@@ -112,13 +112,7 @@ test("a model below the quality bar is not written", async () => {
 test("a model too large for the broker's message.max.bytes (2^14 rows x 64 units) is refused by name and size, and not written", async () => {
   const dir = mkdtempSync(join(tmpdir(), "stoq-train-"));
   try {
-    const data = join(dir, "data");
-    mkdirSync(join(data, "domains"), { recursive: true });
-    mkdirSync(join(data, "dns-tunnel/netrack"), { recursive: true });
-    writeFileSync(join(data, "domains/benign.csv"), sample("domains/benign.csv", 300, true));
-    writeFileSync(join(data, "domains/dga.csv"), sample("domains/dga.csv", 300, true));
-    writeFileSync(join(data, "dns-tunnel/netrack/train.csv"), sample("dns-tunnel/netrack/train.csv", 60, false));
-    writeFileSync(join(data, "dns-tunnel/netrack/validate.csv"), sample("dns-tunnel/netrack/validate.csv", 30, false));
+    const data = sampleData(dir, { benign: 300, dga: 300, train: 60, validate: 30 });
     const base = defaultNameModelOptions(data);
     const out = join(dir, "model.json");
     const anyQuality = { minSamples: 1, minAuc: 0, maxFalsePositiveRate: 1, minRecall: 0, maxAucGap: 1 };
