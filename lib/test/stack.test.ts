@@ -12,8 +12,6 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { Admin, ConfigResourceTypes, FetchIsolationLevels, Producer } from "@platformatic/kafka";
 import { Redis } from "ioredis";
-import { stringify } from "yaml";
-import { renderAlertRules, type AlertThresholds } from "../src/alert-rules.js";
 import { loadConfig } from "../src/config.js";
 import { isStoqError } from "../src/errors.js";
 import { renderPrometheusConfig } from "../src/prometheus-config.js";
@@ -24,8 +22,6 @@ import { REPO_ROOT } from "../src/stack-endpoints.js";
 
 const run = promisify(execFile);
 const ep = stackEndpoints();
-/** The seed's monitoring.alert_thresholds. */
-const SEED_ALERT_THRESHOLDS: AlertThresholds = { latency_p99_us: 100, throughput_drop_percent: 10, false_positive_rate: 0.02 };
 /** What `stoq up` passes: the thresholds of the config in force (STOQ_CONFIG_PATH or config/stoq.yaml). */
 const configThresholds = loadConfig().monitoring.alert_thresholds;
 const unique = `stack-test-${process.pid}-${Date.now()}`;
@@ -179,104 +175,6 @@ describe("shared stack on the STOQ_* endpoints", () => {
       const body = (await res.json()) as { data: { activeTargets: { labels: Record<string, string> }[] } };
       return body.data.activeTargets.some((t) => t.labels["job"] === job) ? undefined : true;
     });
-  });
-});
-
-describe("alert rules rendered from monitoring.alert_thresholds", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stoq-rules-"));
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  function writeRules(t: AlertThresholds): string {
-    const file = path.join(dir, `rules-${t.latency_p99_us}-${t.throughput_drop_percent}-${t.false_positive_rate}.yml`);
-    fs.writeFileSync(file, renderAlertRules(t));
-    return file;
-  }
-
-  test("promtool check rules accepts them", async () => {
-    const { stdout } = await run("promtool", ["check", "rules", writeRules(SEED_ALERT_THRESHOLDS)]);
-    assert.match(stdout, /SUCCESS: 4 rules found/);
-  });
-
-  // Series that sit on either side of the seed thresholds: p99 about 199 us vs 50 us, a 20% vs a 5%
-  // packet-rate drop at minute 40 (after a history longer than the 30-minute baseline), a 5% vs a 1%
-  // false-positive rate. promtool evaluates the rules on them at minute 50.
-  const inputSeries = [
-    ...["0.00005", "0.0001", "0.0002", "+Inf"].map((le) => ({
-      series: `stoq_processing_latency_seconds_bucket{instance="slow",le="${le}"}`,
-      values: le === "0.00005" || le === "0.0001" ? "0x60" : "0+600x60",
-    })),
-    ...["0.00005", "0.0001", "0.0002", "+Inf"].map((le) => ({
-      series: `stoq_processing_latency_seconds_bucket{instance="fast",le="${le}"}`,
-      values: "0+600x60",
-    })),
-    // Two hooks of one collector add up; the other stats of the same counter are not packets.
-    { series: 'stoq_kernel_stat_total{instance="dropping",hook="xdp_ingress",stat="packets"}', values: "0+300x40 12240+240x20" },
-    { series: 'stoq_kernel_stat_total{instance="dropping",hook="tc_egress",stat="packets"}', values: "0+300x40 12240+240x20" },
-    { series: 'stoq_kernel_stat_total{instance="dropping",hook="xdp_ingress",stat="dns_query"}', values: "0+600x60" },
-    { series: 'stoq_kernel_stat_total{instance="dipping",hook="xdp_ingress",stat="packets"}', values: "0+600x40 24570+570x20" },
-    { series: 'stoq_false_positive_rate{job="noisy"}', values: "0.05x60" },
-    { series: 'stoq_false_positive_rate{job="quiet"}', values: "0.01x60" },
-  ];
-
-  async function promtoolTest(rules: string, expected: Record<string, { labels: Record<string, string>; summary: string; description: string }[]>): Promise<void> {
-    const spec = {
-      rule_files: [rules],
-      evaluation_interval: "1m",
-      tests: [
-        {
-          interval: "1m",
-          input_series: inputSeries,
-          alert_rule_test: Object.entries(expected).map(([alertname, alerts]) => ({
-            eval_time: "50m",
-            alertname,
-            exp_alerts: alerts.map((a) => ({
-              exp_labels: { ...a.labels, severity: "warning" },
-              exp_annotations: { summary: a.summary, description: a.description },
-            })),
-          })),
-        },
-      ],
-    };
-    const file = path.join(dir, `test-${path.basename(rules)}`);
-    fs.writeFileSync(file, stringify(spec));
-    try {
-      await run("promtool", ["test", "rules", file]);
-    } catch (e) {
-      const out = e as { stdout?: string; stderr?: string };
-      assert.fail(`promtool test rules failed:\n${out.stdout ?? ""}${out.stderr ?? String(e)}`);
-    }
-  }
-
-  test("each alert fires above its seed threshold and stays silent below it", async () => {
-    await promtoolTest(writeRules(SEED_ALERT_THRESHOLDS), {
-      StoqLatencyP99High: [{ labels: { instance: "slow" }, summary: "slow: p99 processing latency (kernel to producer) above 100 us", description: "p99 is 199us over the last 5 minutes." }],
-      StoqThroughputDrop: [{ labels: { instance: "dropping" }, summary: "dropping: packet rate down more than 10% against the previous 30 minutes", description: "Current rate 8 packets/s." }],
-      StoqFalsePositiveRateHigh: [{ labels: { job: "noisy" }, summary: "noisy: false-positive rate above 0.02", description: "False-positive rate is 5%." }],
-    });
-  });
-
-  test("the thresholds come from the parameters, not from constants", async () => {
-    await promtoolTest(writeRules({ latency_p99_us: 250, throughput_drop_percent: 30, false_positive_rate: 0.001 }), {
-      StoqLatencyP99High: [],
-      StoqThroughputDrop: [],
-      StoqFalsePositiveRateHigh: [
-        { labels: { job: "noisy" }, summary: "noisy: false-positive rate above 0.001", description: "False-positive rate is 5%." },
-        { labels: { job: "quiet" }, summary: "quiet: false-positive rate above 0.001", description: "False-positive rate is 1%." },
-      ],
-    });
-  });
-
-  test("a threshold out of range is refused with the key, the value and what is allowed", () => {
-    assert.throws(
-      () => renderAlertRules({ ...SEED_ALERT_THRESHOLDS, throughput_drop_percent: 150 }),
-      /monitoring\.alert_thresholds\.throughput_drop_percent=150 is invalid; allowed: a number in \(0, 100\]/,
-    );
-  });
-
-  test("deploy/prometheus/rules holds the rules rendered from config/stoq.yaml's thresholds", () => {
-    const committed = fs.readFileSync(path.join(REPO_ROOT, "deploy/prometheus/rules/stoq-alerts.yml"), "utf8");
-    const { alert_thresholds } = loadConfig({ path: path.join(REPO_ROOT, "config/stoq.yaml"), env: {} }).monitoring;
-    assert.equal(committed, renderAlertRules(alert_thresholds), "re-render: bin/stoq rules --out deploy/prometheus/rules/stoq-alerts.yml");
   });
 });
 
