@@ -9,32 +9,13 @@ import { aggregateStream } from "../src/aggregate-stream.js";
 import { decodeAs, type MeasureSummary, type WindowAggregate } from "../src/avro.js";
 import { fingerprintBytes } from "../src/avro-fingerprint.js";
 import { REPO_ROOT } from "../src/stack-endpoints.js";
+import { windowAggregate } from "./window-aggregate.js";
 
 const indicator = (name: string): MeasureSummary => ({ name, count: 4, mean: 0.25, variance: 0.1875, min: 0, max: 1, p50: null, p90: null, p99: null });
 
+/** A DNS-or-flow source row of four events, final, in the v1 shape unless `stream` is given. */
 function row(o: Partial<WindowAggregate>): WindowAggregate {
-  return {
-    window_start_ms: 60_000,
-    window_end_ms: 120_000,
-    size_ms: 60_000,
-    hop_ms: 60_000,
-    kind: "tumbling",
-    dimension: "source",
-    key: "198.18.0.1",
-    stream: null,
-    count: 4,
-    rate_per_s: 4 / 60,
-    measures: [],
-    distinct: [],
-    top_k_of: null,
-    top_k: [],
-    flow_stats: null,
-    late_count: 0,
-    final: true,
-    aggregator_instance: "t/0",
-    revision: 0,
-    ...o,
-  };
+  return windowAggregate({ dimension: "source", key: "198.18.0.1", stream: null, count: 4, rate_per_s: 4 / 60, final: true, aggregator_instance: "t/0", ...o });
 }
 
 test("the stream field decides, whatever the measures are called", () => {

@@ -15,6 +15,7 @@ import { encode, type Anomaly, type WindowAggregate } from "../../lib/src/avro.j
 import { loadConfig } from "../../lib/src/config.js";
 import { createAdmin, createProducer } from "../../lib/src/kafka.js";
 import { REPO_ROOT, stackEndpoints } from "../../lib/src/stack-endpoints.js";
+import { windowAggregate } from "../../lib/test/window-aggregate.js";
 // Importing the services registers every metric they export in prom-client's default registry.
 import "../../services/collector/src/index.js";
 import "../../services/aggregator/src/index.js";
@@ -289,7 +290,7 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
   before(async () => {
     // One row per window, input stream and dimension the aggregator keeps at that size, as it would publish them.
     const rows: WindowAggregate[] = settings.windows.flatMap((w) =>
-      (["dns", "flow"] as const).flatMap((stream) => streamDimensions(stream, w.dimensions).map((dimension) => ({
+      (["dns", "flow"] as const).flatMap((stream) => streamDimensions(stream, w.dimensions).map((dimension) => windowAggregate({
         window_start_ms: start,
         window_end_ms: start + w.sizeMs,
         size_ms: w.sizeMs,
@@ -300,15 +301,8 @@ describe("Redis panels read keys the aggregator's sink and the detector's state 
         stream,
         count: 5,
         rate_per_s: 5000 / w.sizeMs,
-        measures: [],
-        distinct: [],
-        top_k_of: null,
-        top_k: [],
-        flow_stats: null,
-        late_count: 0,
         final: true,
         aggregator_instance: stream === "dns" ? "stoq.dns.v1/0" : "stoq.flows.v1/0",
-        revision: 0,
       }))),
     );
     await admin.createTopics([{ name: topic, partitions: 1 }]);

@@ -12,6 +12,7 @@ import { encode, type MeasureSummary, type WindowAggregate } from "../../../lib/
 import { fingerprintBytes } from "../../../lib/src/avro-fingerprint.js";
 import { REPO_ROOT } from "../../../lib/src/stack-endpoints.js";
 import { createAdmin, createProducer } from "../../../lib/src/kafka.js";
+import { windowAggregate } from "../../../lib/test/window-aggregate.js";
 import { createRedisSink, mergePartials, redisKeys } from "../src/redis-sink.js";
 
 const kafka = { brokers: ["127.0.0.1:9092"], clientId: "redis-sink-test" };
@@ -33,29 +34,9 @@ after(async () => {
   await admin.close();
 });
 
+/** A registered-domain row with one response-time measure. */
 function agg(o: Partial<WindowAggregate>): WindowAggregate {
-  return {
-    window_start_ms: 60_000,
-    window_end_ms: 120_000,
-    size_ms: 60_000,
-    hop_ms: 60_000,
-    kind: "tumbling",
-    dimension: "registered_domain",
-    key: "example.com",
-    stream: "dns",
-    count: 10,
-    rate_per_s: 10 / 60,
-    measures: [{ name: "response_time_us", count: 4, mean: 100, variance: 25, min: 90, max: 110, p50: 100, p90: 108, p99: 110 }],
-    distinct: [],
-    top_k_of: null,
-    top_k: [],
-    flow_stats: null,
-    late_count: 0,
-    final: false,
-    aggregator_instance: "stoq.dns.v1/0",
-    revision: 0,
-    ...o,
-  };
+  return windowAggregate({ measures: [{ name: "response_time_us", count: 4, mean: 100, variance: 25, min: 90, max: 110, p50: 100, p90: 108, p99: 110 }], ...o });
 }
 
 test("partials merge exactly: counts, rates, Chan-merged moments, top-k", () => {
